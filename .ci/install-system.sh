@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite needs (Debian 12). Root is required to install them; when
+# every package is already present nothing is downloaded.
+set -euo pipefail
+PACKAGES=()
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+fi
