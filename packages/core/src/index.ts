@@ -7,4 +7,5 @@ export * from './kernels.js';
 export * from './layout.js';
 export * from './plugins.js';
 export * from './registry.js';
+export * from './rope.js';
 export * from './tensor.js';

@@ -50,8 +50,10 @@ export interface DequantizeInputs {
 export interface FpSegment {
   readonly kind: 'fp';
   readonly count: number;
+  /** 'fp32': data is a Float32Array; 'fp16': data is a Uint16Array of IEEE binary16 bits. */
+  readonly precision: 'fp32' | 'fp16';
   /** [>= count, channels] in original channel order. */
-  readonly data: Float32Array;
+  readonly data: Float32Array | Uint16Array;
   /** Position of each stored token (its RoPE position and its index in the sequence). */
   readonly positions: Int32Array;
 }
