@@ -1,0 +1,78 @@
+import { assertBitWidth, assertMetaFormat, SkvqError, type TokenGroupLayout } from '@skvq/core';
+
+function invalid(where: string, message: string, details: Record<string, unknown> = {}): never {
+  throw new SkvqError('INVALID_ARGUMENT', `${where}: ${message}`, { details });
+}
+
+/** Throws INVALID_ARGUMENT unless alpha is a clip ratio in (0, 1]. */
+export function assertAlpha(alpha: unknown, where: string): asserts alpha is number {
+  if (typeof alpha !== 'number' || !(alpha > 0 && alpha <= 1)) {
+    invalid(where, `alpha ${String(alpha)} is not a clip ratio; expected a number in (0, 1]`, {
+      alpha,
+    });
+  }
+}
+
+/** Throws INVALID_ARGUMENT unless n is a positive integer. */
+export function assertPositiveInt(n: unknown, name: string, where: string): asserts n is number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n <= 0) {
+    invalid(where, `${name} ${String(n)} must be a positive integer`, { [name]: n });
+  }
+}
+
+/**
+ * Checks a token-group layout at the edge: kind, channels, bits, metadata format, that perm
+ * (if any) is a permutation of 0..channels-1, that groupOffsets go strictly up from 0 to
+ * channels, and that 0 < alpha <= 1. Returns the layout.
+ */
+export function validateTokenGroupLayout(
+  layout: TokenGroupLayout,
+  where = 'token-group layout',
+): TokenGroupLayout {
+  if (layout?.kind !== 'token-group') {
+    invalid(where, `kind ${String(layout?.kind)} is not supported; expected token-group`);
+  }
+  const channels = layout.channels;
+  assertPositiveInt(channels, 'channels', where);
+  assertBitWidth(layout.bits, where);
+  assertMetaFormat(layout.meta, where);
+  assertAlpha(layout.alpha, where);
+  const perm = layout.perm;
+  if (perm !== null) {
+    if (!(perm instanceof Uint32Array) || perm.length !== channels) {
+      invalid(where, `perm must be null or a Uint32Array of ${channels} channel indices`);
+    }
+    const seen = new Uint8Array(channels);
+    for (let j = 0; j < channels; j++) {
+      const c = perm[j]!;
+      if (c >= channels || seen[c] === 1) {
+        invalid(
+          where,
+          `perm[${j}] = ${c} is not a permutation entry: each of 0..${channels - 1} must appear exactly once`,
+          { index: j, value: c },
+        );
+      }
+      seen[c] = 1;
+    }
+  }
+  const offsets = layout.groupOffsets;
+  if (
+    !(offsets instanceof Uint32Array) ||
+    offsets.length < 2 ||
+    offsets[0] !== 0 ||
+    offsets[offsets.length - 1] !== channels
+  ) {
+    invalid(
+      where,
+      `groupOffsets must be a Uint32Array of at least 2 entries from 0 to ${channels} (channels)`,
+    );
+  }
+  for (let g = 1; g < offsets.length; g++) {
+    if (offsets[g]! <= offsets[g - 1]!) {
+      invalid(where, `groupOffsets must be strictly increasing; entry ${g} is ${offsets[g]}`, {
+        index: g,
+      });
+    }
+  }
+  return layout;
+}
