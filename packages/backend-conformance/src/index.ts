@@ -1,1 +1,32 @@
-export {};
+export {
+  type AttentionCase,
+  type AttentionCaseSpec,
+  attentionCaseSpecs,
+  buildAttentionCase,
+  type PieceSpec,
+  prefillCaseSpecs,
+} from './cases.js';
+export { ATTENTION_RELATIVE_TOLERANCE, firstDifference, relativeError } from './compare.js';
+export {
+  CONFORMANCE_AREAS,
+  type ConformanceArea,
+  type ConformanceSkip,
+  type DescribeBackendOptions,
+  describeBackend,
+  REQUIRE_CI_FEATURES_ENV,
+  skipDecision,
+} from './describe-backend.js';
+export {
+  channelBlockLayout,
+  DEFAULT_ROPE_THETA,
+  DEFAULT_TEST_ALPHA,
+  randomBytes,
+  randomGroupOffsets,
+  randomTokenGroupLayout,
+  randomTokens,
+  type TokenGroupLayoutOptions,
+  testGeometry,
+  toFp16,
+} from './generators.js';
+export { createRng, type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
+export { buildSegments, packSegment, type SegmentPiece } from './segments.js';

@@ -1,1 +1,16 @@
-export {};
+export { cpuBackend, cpuReferenceBackend } from './backends.js';
+export { byteDecodeTable, decodeRow } from './code-tables.js';
+export {
+  CPU_BACKEND_NAME,
+  CPU_PRIORITY,
+  CPU_REFERENCE_BACKEND_NAME,
+  CPU_REFERENCE_PRIORITY,
+} from './constants.js';
+export { dequantizeKernelFast, dequantizeKernelReference } from './dequantize.js';
+export { attendDecodeFast, attendPrefillFast, PREFILL_SCORE_BUDGET } from './fast-attention.js';
+export { quantizeTokensFast } from './fast-quantize.js';
+export { fp16Table } from './fp16-table.js';
+export { fastKernels, referenceKernels } from './kernels.js';
+export { attendDecodeReference, attendPrefillReference } from './reference-attention.js';
+export { dequantizeReference } from './reference-rows.js';
+export { ROPE_TABLE_STEP } from './rope-tables.js';

@@ -1,0 +1,218 @@
+import {
+  type AttendDecodeInputs,
+  type AttendPrefillInputs,
+  type AttentionAttrs,
+  type KvSegment,
+  kvHidden,
+  queryHidden,
+} from '@skvq/core';
+import { rowReader } from './fast-rows.js';
+import { ropeTable, rotateRow } from './rope-tables.js';
+import {
+  type CheckedAttrs,
+  checkAttention,
+  checkAttrs,
+  checkPosition,
+  checkPrefillRange,
+} from './validate-attention.js';
+
+/**
+ * Fast CPU attention over the segment lists. Per cached token the key row is decoded once
+ * (codes table-decoded and dequantized on the fly into one scratch row), rotated once at
+ * its position from the cached cos/sin table when keys are pre-RoPE, and then dotted with
+ * every query head (GQA shares the row across its group) and every query row (prefill);
+ * values are accumulated the same way. Scores are float32, softmax and sums float64.
+ */
+
+function attendFast(
+  q: Float32Array,
+  rows: number,
+  firstPosition: number,
+  causal: boolean,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attentionSums: Float32Array | undefined,
+  attrs: CheckedAttrs,
+): Float32Array {
+  const { geometry, scale } = attrs;
+  const { queryHeads, kvHeads, headDim, rope } = geometry;
+  const channels = kvHidden(geometry);
+  const qHidden = queryHidden(geometry);
+  const group = queryHeads / kvHeads;
+  const rotates = rope.style !== 'none';
+  const lastQuery = firstPosition + rows - 1;
+  // Key positions are < length (validated); the query rows reach lastQuery.
+  const table = rotates ? ropeTable(headDim, rope, Math.max(lastQuery + 1, length)) : null;
+
+  // Queries rotated at their own positions, float32 like the scores.
+  const qr = new Float32Array(rows * qHidden);
+  qr.set(q.subarray(0, rows * qHidden));
+  if (table !== null) {
+    for (let r = 0; r < rows; r++) {
+      rotateRow(
+        qr.subarray(r * qHidden, (r + 1) * qHidden),
+        queryHeads,
+        headDim,
+        rope.style as 'pairwise' | 'half',
+        table,
+        firstPosition + r,
+      );
+    }
+  }
+  // Visible positions of row r: all when not causal, else <= firstPosition + r.
+  const limit = (r: number) => (causal ? firstPosition + r : length - 1);
+
+  // Pass 1: scores[(r * queryHeads + h) * length + position].
+  const scores = new Float32Array(rows * queryHeads * length);
+  const row = new Float32Array(channels);
+  for (const seg of keys) {
+    const read = rowReader(seg, channels);
+    for (let i = 0; i < seg.count; i++) {
+      const p = seg.positions[i] as number;
+      const firstRow = causal ? Math.max(0, p - firstPosition) : 0;
+      if (firstRow >= rows) continue;
+      read(i, row);
+      if (attrs.keysPreRope && table !== null) {
+        rotateRow(row, kvHeads, headDim, rope.style as 'pairwise' | 'half', table, p);
+      }
+      for (let r = firstRow; r < rows; r++) {
+        const qBase = r * qHidden;
+        for (let h = 0; h < queryHeads; h++) {
+          const kBase = Math.floor(h / group) * headDim;
+          const qh = qBase + h * headDim;
+          let dot = 0;
+          for (let d = 0; d < headDim; d++)
+            dot += (qr[qh + d] as number) * (row[kBase + d] as number);
+          scores[(r * queryHeads + h) * length + p] = dot * scale;
+        }
+      }
+    }
+  }
+
+  // Softmax per (row, head) over its visible positions; probabilities stay in `scores`.
+  const sums = new Float64Array(rows * queryHeads);
+  for (let r = 0; r < rows; r++) {
+    const visible = limit(r) + 1;
+    for (let h = 0; h < queryHeads; h++) {
+      const base = (r * queryHeads + h) * length;
+      let max = Number.NEGATIVE_INFINITY;
+      for (let t = 0; t < visible; t++)
+        if ((scores[base + t] as number) > max) max = scores[base + t] as number;
+      let sum = 0;
+      for (let t = 0; t < visible; t++) {
+        const e = Math.exp((scores[base + t] as number) - max);
+        scores[base + t] = e;
+        sum += e;
+      }
+      sums[r * queryHeads + h] = sum;
+      if (attentionSums !== undefined) {
+        const w = 1 / (sum * queryHeads);
+        for (let t = 0; t < visible; t++) {
+          attentionSums[t] = (attentionSums[t] as number) + (scores[base + t] as number) * w;
+        }
+      }
+    }
+  }
+
+  // Pass 2: weighted sum of values, one decoded value row per cached token.
+  const acc = new Float64Array(rows * qHidden);
+  for (const seg of values) {
+    const read = rowReader(seg, channels);
+    for (let i = 0; i < seg.count; i++) {
+      const p = seg.positions[i] as number;
+      const firstRow = causal ? Math.max(0, p - firstPosition) : 0;
+      if (firstRow >= rows) continue;
+      read(i, row);
+      for (let r = firstRow; r < rows; r++) {
+        for (let h = 0; h < queryHeads; h++) {
+          const w = scores[(r * queryHeads + h) * length + p] as number;
+          if (w === 0) continue;
+          const vBase = Math.floor(h / group) * headDim;
+          const o = r * qHidden + h * headDim;
+          for (let d = 0; d < headDim; d++)
+            acc[o + d] = (acc[o + d] as number) + w * (row[vBase + d] as number);
+        }
+      }
+    }
+  }
+  const out = new Float32Array(rows * qHidden);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < queryHeads; h++) {
+      const inv = 1 / (sums[r * queryHeads + h] as number);
+      const o = r * qHidden + h * headDim;
+      for (let d = 0; d < headDim; d++) out[o + d] = (acc[o + d] as number) * inv;
+    }
+  }
+  return out;
+}
+
+export function attendDecodeFast(inputs: AttendDecodeInputs, attrs: AttentionAttrs): Float32Array {
+  const where = 'attendDecode (cpu)';
+  const checked = checkAttrs(attrs, where);
+  checkPosition(inputs.position, where);
+  checkAttention(inputs, 1, checked, where);
+  return attendFast(
+    inputs.q,
+    1,
+    inputs.position,
+    false,
+    inputs.keys,
+    inputs.values,
+    inputs.length,
+    inputs.attentionSums,
+    checked,
+  );
+}
+
+/**
+ * Scores kept at once by the fast prefill: rows x queryHeads x length float32 values. A
+ * 4096-token prompt of 32 heads would need 2 GiB in one go, so query rows are processed in
+ * chunks that stay within 2^22 scores (16 MiB); each chunk re-reads the cache once.
+ */
+export const PREFILL_SCORE_BUDGET = 1 << 22;
+
+export function attendPrefillFast(
+  inputs: AttendPrefillInputs,
+  attrs: AttentionAttrs,
+): Float32Array {
+  const where = 'attendPrefill (cpu)';
+  const checked = checkAttrs(attrs, where);
+  checkPrefillRange(inputs.start, inputs.count, inputs.length, where);
+  checkAttention(inputs, inputs.count, checked, where);
+  const qHidden = queryHidden(checked.geometry);
+  const chunk = Math.max(
+    1,
+    Math.floor(PREFILL_SCORE_BUDGET / (checked.geometry.queryHeads * inputs.length)),
+  );
+  if (chunk >= inputs.count) {
+    return attendFast(
+      inputs.q,
+      inputs.count,
+      inputs.start,
+      true,
+      inputs.keys,
+      inputs.values,
+      inputs.length,
+      inputs.attentionSums,
+      checked,
+    );
+  }
+  const out = new Float32Array(inputs.count * qHidden);
+  for (let first = 0; first < inputs.count; first += chunk) {
+    const rows = Math.min(chunk, inputs.count - first);
+    const part = attendFast(
+      inputs.q.subarray(first * qHidden, (first + rows) * qHidden),
+      rows,
+      inputs.start + first,
+      true,
+      inputs.keys,
+      inputs.values,
+      inputs.length,
+      inputs.attentionSums,
+      checked,
+    );
+    out.set(part, first * qHidden);
+  }
+  return out;
+}
