@@ -2,7 +2,9 @@
 # System packages the test suite needs (Debian 12). Root is required to install them; when
 # every package is already present nothing is downloaded.
 set -euo pipefail
-PACKAGES=()
+# libegl*/libgles2/mesa: WebGPU in Node (the `webgpu` package, Dawn) on Mesa's OpenGL ES, CPU-only;
+# libegl-dev provides the unversioned libEGL.so that dawn.node opens.
+PACKAGES=(libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri libgles2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

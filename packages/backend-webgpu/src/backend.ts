@@ -1,0 +1,76 @@
+import { type BackendPlugin, type Kernels, SkvqError } from '@skvq/core';
+import { attendDecodeWebgpu, attendPrefillWebgpu } from './attention.js';
+import { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
+import { dequantizeWebgpu } from './dequantize.js';
+import { acquireDevice } from './device.js';
+import { GpuContext } from './gpu-context.js';
+import { quantizeBlockWebgpu, quantizeTokensWebgpu } from './quantize.js';
+
+export interface WebgpuBackendOptions {
+  /** A device to use; without it init() acquires one (navigator.gpu, or Node's `webgpu`). */
+  device?: GPUDevice;
+  /** Registry name (default 'webgpu'). */
+  name?: string;
+  /** Registry priority (default WEBGPU_PRIORITY, above the CPU backends). */
+  priority?: number;
+  /**
+   * Caps the bytes of any one buffer binding below the device's limits; smaller values make
+   * attention run query rows in more batches (tests use it to exercise batching).
+   */
+  maxBindingBytes?: number;
+}
+
+/** The backend plugin plus access to its context (tests, benchmarks). */
+export interface WebgpuBackend extends BackendPlugin {
+  /** The context after init(); throws BACKEND_INIT_FAILED before. */
+  context(): GpuContext;
+}
+
+/**
+ * A WebGPU backend. Kernels take and return host typed arrays (core/src/kernels.ts); each
+ * call uploads its inputs, runs WGSL kernels and reads the result back. A device passed in
+ * stays the caller's (dispose() leaves it alive); one acquired by init() is destroyed.
+ */
+export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuBackend {
+  const name = options.name ?? WEBGPU_BACKEND_NAME;
+  let ctx: GpuContext | undefined;
+  let pending: Promise<void> | undefined;
+  const context = (): GpuContext => {
+    if (ctx === undefined) {
+      throw new SkvqError(
+        'BACKEND_INIT_FAILED',
+        `backend "${name}": call init() before running kernels`,
+      );
+    }
+    return ctx;
+  };
+  const kernels: Kernels = {
+    quantizeTokens: (inputs) => quantizeTokensWebgpu(context(), inputs),
+    quantizeBlock: (inputs) => quantizeBlockWebgpu(context(), inputs),
+    dequantize: (inputs) => dequantizeWebgpu(context(), inputs),
+    attendDecode: (inputs, attrs) => attendDecodeWebgpu(context(), inputs, attrs),
+    attendPrefill: (inputs, attrs) => attendPrefillWebgpu(context(), inputs, attrs),
+  };
+  return {
+    kind: 'backend',
+    name,
+    description: 'WGSL kernels: quantize-and-append and fused attention over packed pages',
+    priority: options.priority ?? WEBGPU_PRIORITY,
+    kernels,
+    context,
+    init() {
+      if (ctx !== undefined) return;
+      pending ??= (async () => {
+        const device = options.device ?? (await acquireDevice());
+        ctx = new GpuContext(device, options.device === undefined, options.maxBindingBytes);
+      })().finally(() => {
+        pending = undefined;
+      });
+      return pending;
+    },
+    dispose() {
+      ctx?.dispose();
+      ctx = undefined;
+    },
+  };
+}
