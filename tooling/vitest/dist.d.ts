@@ -1,0 +1,1 @@
+export declare function describeBuiltPackage(packageDir: string, expectedExport: string): void;
