@@ -1,1 +1,35 @@
-export {};
+export { type ByteParts, finishBytes } from './bytes.js';
+export { crc32 } from './crc32.js';
+export {
+  createDenseCache,
+  DEFAULT_DENSE_PAGE_TOKENS,
+  DenseCache,
+  type DenseCacheOptions,
+  rotateKeys,
+} from './dense-cache.js';
+export { FP_BYTES, FP_PRECISIONS, type FpPrecision, POSITION_BYTES } from './fp-rows.js';
+export { f16BitsToF32, f32ToF16Bits } from './fp16.js';
+export {
+  createQuantizedCache,
+  type LayerState,
+  permutationBytes,
+  QuantizedCache,
+  type StreamState,
+} from './quantized-cache.js';
+export {
+  DEFAULT_PAGE_TOKENS,
+  DEFAULT_SINKS,
+  DEFAULT_WINDOW,
+  KEPT_PAGE_TOKENS,
+  PREFILL_ATTENTION_MODES,
+  type PrefillAttention,
+  type QuantizedCacheOptions,
+  type StreamSpec,
+} from './quantized-options.js';
+export { CACHE_FORMAT_VERSION, CACHE_MAGIC, loadCache, saveCache } from './save-load.js';
+export type {
+  CacheDescription,
+  KvCache,
+  LayerDescription,
+  StreamDescription,
+} from './types.js';

@@ -1,0 +1,10 @@
+import { defineConfig } from 'tsup';
+
+// The benchmarks run as plain Node ESM; workspace packages resolve to their built dist.
+export default defineConfig({
+  entry: ['src/main.ts'],
+  format: ['esm'],
+  outDir: 'dist',
+  clean: true,
+  external: ['onnxruntime-node', /^@skvq\//],
+});
