@@ -18,6 +18,8 @@ export type SkvqErrorCode =
   | 'INVALID_PLUGIN'
   | 'KERNEL_NOT_IMPLEMENTED'
   | 'BACKEND_INIT_FAILED'
+  // a device call failed after init (a GPU launch, copy or allocation)
+  | 'BACKEND_DEVICE_ERROR'
   | 'NO_USABLE_BACKEND'
   // calibration artifact
   | 'CALIBRATION_MALFORMED'

@@ -1,0 +1,12 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  dts: true,
+  clean: true,
+  sourcemap: true,
+  // The addon and the kernel images are found relative to this module: import.meta.url in
+  // ESM, and tsup's shim of it in the CommonJS build.
+  shims: true,
+});
