@@ -6,6 +6,7 @@ import {
   CPU_REFERENCE_PRIORITY,
 } from './constants.js';
 import { fastKernels, referenceKernels } from './kernels.js';
+import { prepareFusedAttentionWasm } from './wasm-module.js';
 
 /** The reference backend ('cpu-reference', priority -10): the oracle of the conformance suite. */
 export const cpuReferenceBackend: BackendPlugin = {
@@ -21,7 +22,10 @@ export const cpuBackend: BackendPlugin = {
   kind: 'backend',
   name: CPU_BACKEND_NAME,
   description:
-    'fast pure-JavaScript kernels attending over packed codes without dequantizing the cache',
+    'fast kernels (WebAssembly SIMD decode attention, JavaScript elsewhere) attending over packed codes without dequantizing the cache',
   priority: CPU_PRIORITY,
+  // Compiles the WebAssembly decode kernel ahead of use (never fails: without WebAssembly
+  // SIMD the JavaScript kernels run).
+  init: prepareFusedAttentionWasm,
   kernels: fastKernels,
 };

@@ -7,6 +7,7 @@ import {
   queryHidden,
 } from '@skvq/core';
 import { rowReader } from './fast-rows.js';
+import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
 import { ropeTable, rotateRow } from './rope-tables.js';
 import {
   type CheckedAttrs,
@@ -152,6 +153,17 @@ export function attendDecodeFast(inputs: AttendDecodeInputs, attrs: AttentionAtt
   const checked = checkAttrs(attrs, where);
   checkPosition(inputs.position, where);
   checkAttention(inputs, 1, checked, where);
+  if (fusedDecodeAvailable(checked)) {
+    return attendDecodeFused(
+      inputs.q,
+      inputs.position,
+      inputs.keys,
+      inputs.values,
+      inputs.length,
+      inputs.attentionSums,
+      checked,
+    );
+  }
   return attendFast(
     inputs.q,
     1,

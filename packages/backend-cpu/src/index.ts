@@ -10,7 +10,9 @@ export { dequantizeKernelFast, dequantizeKernelReference } from './dequantize.js
 export { attendDecodeFast, attendPrefillFast, PREFILL_SCORE_BUDGET } from './fast-attention.js';
 export { quantizeTokensFast } from './fast-quantize.js';
 export { fp16Table } from './fp16-table.js';
+export { FUSED_CHUNK_TOKENS } from './fused-decode.js';
 export { fastKernels, referenceKernels } from './kernels.js';
 export { attendDecodeReference, attendPrefillReference } from './reference-attention.js';
 export { dequantizeReference } from './reference-rows.js';
 export { ROPE_TABLE_STEP } from './rope-tables.js';
+export { setFusedWasmEnabled } from './wasm-module.js';

@@ -1,0 +1,414 @@
+import { type KvSegment, kvHidden, queryHidden } from '@skvq/core';
+import { rowReader } from './fast-rows.js';
+import {
+  configurePacked,
+  fillPackedChunk,
+  flushPackedValues,
+  PACKED_CHUNK_TOKENS,
+  type PackedPlan,
+  packedBytes,
+  packedFusable,
+  throwBadChunk,
+  writeQueryPairs,
+} from './fused-packed.js';
+import { ROPE_TABLE_STEP, type RopeTable, ropeTable, rotateRow } from './rope-tables.js';
+import type { CheckedAttrs } from './validate-attention.js';
+import { type FusedAttentionExports, fusedAttentionWasm } from './wasm-module.js';
+
+/**
+ * Decode attention through the WebAssembly SIMD module (wasm/fused-attention.wat). Each
+ * segment streams through the module's memory in chunks: token-group pages of 8, 4, 2 or
+ * 1.5 bits as their raw packed codes (fused-packed.ts: decoded, dequantized, rotated and
+ * dotted four tokens per vector, never un-permuted per token), fp32 rows as they are, and
+ * any other segment (fp16, channel-block, 3 bits) as fp32 rows from the JavaScript row
+ * reader. The module writes one score per (position, query head) into a score matrix in its
+ * memory, computes the softmax numerators there (float64 sums per head) and accumulates the
+ * values; the output is normalised here, in float64. The module's memory grows to the
+ * largest step seen (the score matrix is length x queryHeads floats) and is reused.
+ */
+
+/**
+ * Tokens per chunk of full-precision rows: 64 rows of 4096 fp32 channels are 1 MiB, which
+ * stays in L2 between the copy and the kernel; the float32 value accumulator is flushed into
+ * float64 after every chunk, so its sums stay short.
+ */
+export const FUSED_CHUNK_TOKENS = 64;
+
+/** Whether the fused module can run this geometry (SIMD loops step 8 channels per head). */
+export function fusedDecodeAvailable(attrs: CheckedAttrs): boolean {
+  return attrs.geometry.headDim % 8 === 0 && fusedAttentionWasm() !== null;
+}
+
+function align16(n: number): number {
+  return (n + 15) & ~15;
+}
+
+/** Byte addresses of the buffers in the module's memory for one call. */
+interface Plan extends PackedPlan {
+  q: number;
+  acc: number;
+  sin: number;
+  rbuf: number;
+  rows: number;
+  /**
+   * All scores of the step, [length + 1][queryHeads] (the last row takes the padding slots
+   * of a block: scratch for keys, zero weights for values), then the softmax maxima and sums.
+   */
+  allScores: number;
+  /** Per chunk token, the byte address of its score row. */
+  pos: number;
+  max: number;
+  sums: number;
+}
+
+function planMemory(
+  ex: FusedAttentionExports,
+  attrs: CheckedAttrs,
+  maxGroups: number,
+  length: number,
+): Plan {
+  const { geometry } = attrs;
+  const { queryHeads, headDim } = geometry;
+  const channels = kvHidden(geometry);
+  const qBytes = 4 * queryHidden(geometry);
+  const packed = packedBytes(geometry, maxGroups);
+  let at = 16;
+  const take = (bytes: number) => {
+    const here = at;
+    at += align16(bytes);
+    return here;
+  };
+  // The chunk buffers serve both paths: fp32 rows (FUSED_CHUNK_TOKENS) and packed pages.
+  // +16: the SIMD decoders read (zeroed) bytes past the last row.
+  const rows = take(Math.max(4 * FUSED_CHUNK_TOKENS * channels, packed.codes) + 16);
+  const plan: Plan = {
+    q: take(qBytes),
+    acc: take(qBytes),
+    scores: take(Math.max(4 * FUSED_CHUNK_TOKENS * queryHeads, packed.scores)),
+    cos: take(Math.max(4 * FUSED_CHUNK_TOKENS * headDim, packed.cos)),
+    sin: take(4 * FUSED_CHUNK_TOKENS * headDim),
+    rbuf: take(4 * channels),
+    rows,
+    codes: rows,
+    meta: take(packed.meta),
+    metaRaw: take(packed.metaRaw),
+    metaTable: take(packed.metaTable),
+    table: take(256 * 8),
+    offs: take(4 * (maxGroups + 1)),
+    cstride: packed.cstride,
+    cbuf: take(packed.cbuf),
+    tbuf: take(packed.tbuf),
+    pairs: take(packed.pairs),
+    qpair: take(packed.qpair),
+    headOff: take(packed.headOff),
+    accS: take(packed.accS),
+    kq: take(packed.kq),
+    max: take(4 * queryHeads),
+    sums: take(8 * queryHeads),
+    pos: take(4 * Math.max(PACKED_CHUNK_TOKENS, FUSED_CHUNK_TOKENS)),
+    allScores: take(4 * (length + 1) * queryHeads),
+  };
+  const pages = Math.ceil(at / 65536) - ex.memory.buffer.byteLength / 65536;
+  if (pages > 0) ex.memory.grow(pages);
+  return plan;
+}
+
+/** Fills the chunk with fp32 rows in original order (any segment the packed path skips). */
+type RowFill = (first: number, count: number, f32: Float32Array) => void;
+
+function rowFill(seg: KvSegment, channels: number, plan: Plan): RowFill {
+  if (seg.kind === 'fp' && seg.precision === 'fp32') {
+    const data = seg.data as Float32Array;
+    return (first, count, f32) => {
+      f32.set(data.subarray(first * channels, (first + count) * channels), plan.rows >> 2);
+    };
+  }
+  const read = rowReader(seg, channels);
+  return (first, count, f32) => {
+    const base = plan.rows >> 2;
+    for (let t = 0; t < count; t++) {
+      read(first + t, f32.subarray(base + t * channels, base + (t + 1) * channels));
+    }
+  };
+}
+
+/**
+ * cos/sin rows of `count` positions as the module's rotation reads them: pairwise
+ * c = [c0 c0 c1 c1 ..], s = [-s0 s0 -s1 s1 ..]; half: c_i, s_i for i < headDim / 2.
+ */
+function fillRope(
+  table: RopeTable,
+  pairwise: boolean,
+  headDim: number,
+  positions: Int32Array,
+  first: number,
+  count: number,
+  f32: Float32Array,
+  plan: Plan,
+): void {
+  const half = table.half;
+  const { loCos, loSin, hiCos, hiSin } = table;
+  let co = plan.cos >> 2;
+  let so = plan.sin >> 2;
+  for (let t = 0; t < count; t++, co += headDim, so += headDim) {
+    const p = positions[first + t] as number;
+    const hi = Math.floor(p / ROPE_TABLE_STEP) * half;
+    const lo = (p % ROPE_TABLE_STEP) * half;
+    for (let i = 0; i < half; i++) {
+      const ch = hiCos[hi + i] as number;
+      const sh = hiSin[hi + i] as number;
+      const cl = loCos[lo + i] as number;
+      const sl = loSin[lo + i] as number;
+      // cos(a + b), sin(a + b): the same combination as rotateRow.
+      const c = ch * cl - sh * sl;
+      const s = sh * cl + ch * sl;
+      if (pairwise) {
+        f32[co + 2 * i] = c;
+        f32[co + 2 * i + 1] = c;
+        f32[so + 2 * i] = -s;
+        f32[so + 2 * i + 1] = s;
+      } else {
+        f32[co + i] = c;
+        f32[so + i] = s;
+      }
+    }
+  }
+}
+
+/**
+ * cos/sin of `count` positions for the packed kernels: [block][pair i][cos x4, sin x4],
+ * the angle combined as rotateRow does; no rotation (mode 0) gives cos 1, sin 0.
+ */
+function fillBlockRope(
+  table: RopeTable | null,
+  half: number,
+  positions: Int32Array,
+  first: number,
+  count: number,
+  f32: Float32Array,
+  plan: Plan,
+): void {
+  const c0 = plan.cos >> 2;
+  for (let t = 0; t < ((count + 3) & ~3); t++) {
+    const base = c0 + (t >> 2) * half * 8 + (t & 3);
+    if (table === null || t >= count) {
+      for (let i = 0; i < half; i++) {
+        f32[base + i * 8] = 1;
+        f32[base + i * 8 + 4] = 0;
+      }
+      continue;
+    }
+    const p = positions[first + t] as number;
+    const hi = Math.floor(p / ROPE_TABLE_STEP) * half;
+    const lo = (p % ROPE_TABLE_STEP) * half;
+    const { loCos, loSin, hiCos, hiSin } = table;
+    for (let i = 0; i < half; i++) {
+      const ch = hiCos[hi + i] as number;
+      const sh = hiSin[hi + i] as number;
+      const cl = loCos[lo + i] as number;
+      const sl = loSin[lo + i] as number;
+      f32[base + i * 8] = ch * cl - sh * sl;
+      f32[base + i * 8 + 4] = sh * cl + ch * sl;
+    }
+  }
+}
+
+/** Score-row addresses of tokens first .. first+count-1, padded to `slots` with the spare row. */
+function fillPositions(
+  i32: Int32Array,
+  positions: Int32Array,
+  first: number,
+  count: number,
+  slots: number,
+  length: number,
+  queryHeads: number,
+  plan: Plan,
+): void {
+  const o = plan.pos >> 2;
+  const rowBytes = 4 * queryHeads;
+  for (let t = 0; t < count; t++) {
+    i32[o + t] = plan.allScores + (positions[first + t] as number) * rowBytes;
+  }
+  for (let t = count; t < slots; t++) i32[o + t] = plan.allScores + length * rowBytes;
+}
+
+/** The JavaScript twin of the module's softmax, for head counts that are not multiples of 4. */
+function softmaxNumerators(
+  scores: Float32Array,
+  length: number,
+  queryHeads: number,
+  sums: Float64Array,
+): void {
+  const max = new Float64Array(queryHeads).fill(Number.NEGATIVE_INFINITY);
+  for (let p = 0; p < length; p++) {
+    const d = p * queryHeads;
+    for (let h = 0; h < queryHeads; h++) {
+      const x = scores[d + h] as number;
+      if (x > (max[h] as number)) max[h] = x;
+    }
+  }
+  for (let p = 0; p < length; p++) {
+    const d = p * queryHeads;
+    for (let h = 0; h < queryHeads; h++) {
+      const e = Math.exp((scores[d + h] as number) - (max[h] as number));
+      scores[d + h] = e;
+      sums[h] = (sums[h] as number) + e;
+    }
+  }
+}
+
+/**
+ * One decode step (validated inputs): returns [queryHeads * headDim] and adds the averaged
+ * probabilities to attentionSums, like attendFast with one row.
+ */
+export function attendDecodeFused(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attentionSums: Float32Array | undefined,
+  attrs: CheckedAttrs,
+): Float32Array {
+  const ex = fusedAttentionWasm() as FusedAttentionExports;
+  const { geometry, scale } = attrs;
+  const { queryHeads, kvHeads, headDim, rope } = geometry;
+  const channels = kvHidden(geometry);
+  const qHidden = queryHidden(geometry);
+  let maxGroups = 1;
+  for (const seg of [...keys, ...values]) {
+    if (seg.kind === 'packed' && seg.layout.kind === 'token-group') {
+      maxGroups = Math.max(maxGroups, seg.layout.groupOffsets.length - 1);
+    }
+  }
+  const plan = planMemory(ex, attrs, maxGroups, length);
+  const table =
+    rope.style !== 'none' ? ropeTable(headDim, rope, Math.max(position + 1, length)) : null;
+  const keyTable = attrs.keysPreRope ? table : null;
+  const mode = keyTable === null ? 0 : rope.style === 'pairwise' ? 1 : 2;
+  const halfPairs = rope.style === 'half';
+  // Views stay valid for the whole call: memory grows only in planMemory, above.
+  const u8 = new Uint8Array(ex.memory.buffer);
+  const f32 = new Float32Array(ex.memory.buffer);
+  const i32 = new Int32Array(ex.memory.buffer);
+
+  // The query rotated at its own position (float32 like the scores), once per step.
+  const qr = new Float32Array(q.subarray(0, qHidden));
+  if (table !== null) {
+    rotateRow(qr, queryHeads, headDim, rope.style as 'pairwise' | 'half', table, position);
+  }
+  f32.set(qr, plan.q >> 2);
+  writeQueryPairs(qr, geometry, halfPairs, f32, plan);
+  ex.configureAttention(
+    kvHeads,
+    headDim,
+    queryHeads,
+    mode,
+    plan.q,
+    plan.rows,
+    plan.meta,
+    plan.cos,
+    plan.sin,
+    plan.scores,
+    plan.acc,
+  );
+  ex.configureScores(plan.pos, scale);
+
+  // Pass 1: the module writes scale * q.k to scores[position * queryHeads + h].
+  const scores = f32.subarray(plan.allScores >> 2, (plan.allScores >> 2) + queryHeads * length);
+  for (const seg of keys) {
+    if (seg.kind === 'packed' && packedFusable(seg)) {
+      configurePacked(ex, seg, geometry, halfPairs, plan);
+      for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
+        const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
+        const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
+        fillBlockRope(keyTable, headDim / 2, seg.positions, first, count, f32, plan);
+        fillPositions(i32, seg.positions, first, count, blocks * 4, length, queryHeads, plan);
+        if (ex.packedKeys(blocks) !== 0) throwBadChunk(seg, first, count);
+      }
+      continue;
+    }
+    ex.configureLayout(0, 0, channels, 0, 0, 0, 0, plan.rbuf);
+    const fill = rowFill(seg, channels, plan);
+    for (let first = 0; first < seg.count; first += FUSED_CHUNK_TOKENS) {
+      const count = Math.min(FUSED_CHUNK_TOKENS, seg.count - first);
+      fill(first, count, f32);
+      if (mode !== 0) {
+        fillRope(
+          keyTable as RopeTable,
+          mode === 1,
+          headDim,
+          seg.positions,
+          first,
+          count,
+          f32,
+          plan,
+        );
+      }
+      fillPositions(i32, seg.positions, first, count, count, length, queryHeads, plan);
+      ex.keyRows(count);
+    }
+  }
+
+  // Softmax numerators per head (unnormalised, in place) and their float64 sums: in the
+  // module (SIMD exp) when the heads fill whole vectors, else here.
+  const sums = new Float64Array(queryHeads);
+  if (queryHeads % 4 === 0) {
+    ex.softmax(plan.allScores, length, plan.max, plan.sums);
+    sums.set(new Float64Array(ex.memory.buffer, plan.sums, queryHeads));
+  } else {
+    softmaxNumerators(scores, length, queryHeads, sums);
+  }
+  if (attentionSums !== undefined) {
+    const w = new Float64Array(queryHeads);
+    for (let h = 0; h < queryHeads; h++) w[h] = 1 / ((sums[h] as number) * queryHeads);
+    for (let p = 0; p < length; p++) {
+      const d = p * queryHeads;
+      let a = 0;
+      for (let h = 0; h < queryHeads; h++) a += (scores[d + h] as number) * (w[h] as number);
+      attentionSums[p] = (attentionSums[p] as number) + a;
+    }
+  }
+
+  // The spare row gives the padding slots of a block zero weight.
+  f32.fill(
+    0,
+    (plan.allScores >> 2) + length * queryHeads,
+    (plan.allScores >> 2) + (length + 1) * queryHeads,
+  );
+
+  // Pass 2: values, float32 inside a chunk, float64 across chunks; the weights are read
+  // by the module from the score rows.
+  const acc = new Float64Array(qHidden);
+  const a0 = plan.acc >> 2;
+  for (const seg of values) {
+    if (seg.kind === 'packed' && packedFusable(seg)) {
+      configurePacked(ex, seg, geometry, halfPairs, plan);
+      f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
+      for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
+        const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
+        const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
+        fillPositions(i32, seg.positions, first, count, blocks * 4, length, queryHeads, plan);
+        if (ex.packedValues(blocks) !== 0) throwBadChunk(seg, first, count);
+        flushPackedValues(seg.layout, geometry, f32, acc, plan);
+      }
+      continue;
+    }
+    ex.configureLayout(0, 0, channels, 0, 0, 0, 0, plan.rbuf);
+    const fill = rowFill(seg, channels, plan);
+    for (let first = 0; first < seg.count; first += FUSED_CHUNK_TOKENS) {
+      const count = Math.min(FUSED_CHUNK_TOKENS, seg.count - first);
+      fill(first, count, f32);
+      fillPositions(i32, seg.positions, first, count, count, length, queryHeads, plan);
+      f32.fill(0, a0, a0 + qHidden);
+      ex.valueRows(count);
+      for (let i = 0; i < qHidden; i++) acc[i] = (acc[i] as number) + (f32[a0 + i] as number);
+    }
+  }
+  const out = new Float32Array(qHidden);
+  for (let h = 0; h < queryHeads; h++) {
+    const inv = 1 / (sums[h] as number);
+    for (let d = 0; d < headDim; d++) out[h * headDim + d] = (acc[h * headDim + d] as number) * inv;
+  }
+  return out;
+}
