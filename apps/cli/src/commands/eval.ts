@@ -1,0 +1,370 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { LlamaModel } from '@skvq/adapter-llama';
+import { createDenseCache } from '@skvq/cache';
+import {
+  type BitWidth,
+  type CalibrationArtifact,
+  type MetaFormat,
+  parseCalibration,
+  SkvqError,
+} from '@skvq/core';
+import {
+  choiceOption,
+  intListOption,
+  intOption,
+  metaOption,
+  parseCommandArgs,
+  stringOption,
+} from '../args.js';
+import { type CacheConfig, EVAL_PAGE_TOKENS } from '../caches.js';
+import {
+  type CapturedActivations,
+  calibrateCaptured,
+  captureActivations,
+  DEFAULT_CALIBRATION_SEED,
+  DEFAULT_CALIBRATION_TOKENS,
+  withoutReorder,
+} from '../calibration-run.js';
+import {
+  COMMON_HELP,
+  type CommandContext,
+  logger,
+  MODEL_HELP,
+  MODEL_OPTIONS,
+  openModel,
+} from '../context.js';
+import { UsageError } from '../errors.js';
+import {
+  type AttentionSample,
+  captureAttentionSample,
+  evaluateMethod,
+  type MethodResult,
+} from '../evaluate.js';
+import { type MethodSpec, needsCalibration, parseMethods } from '../methods.js';
+import { createProgress } from '../progress.js';
+import { resultsTable, writeResults } from '../results-files.js';
+import {
+  CALIBRATION_STORIES,
+  DEFAULT_EVAL_STORIES,
+  readStories,
+  resolveText,
+  splitForEval,
+} from '../text.js';
+
+export const DEFAULT_METHODS = 'fp32,fp16,rtn-k2v2,kivi-k2v2,skvq-k2v2,skvq-k2v1.5';
+export const DEFAULT_EVAL_WINDOW = 32;
+export const DEFAULT_EVAL_SINKS = 5;
+export const DEFAULT_EVAL_GROUP = 8;
+/** Stories whose real K/V feed the per-layer attention-error probe. */
+export const DEFAULT_ATTENTION_STORIES = 2;
+
+export const EVAL_HELP = `skvq eval: perplexity, real average bits and attention error of KV-cache methods
+
+Usage: skvq eval [--methods LIST] [options]
+
+Every attention read of the forward pass goes through the method's cache (protected tokens,
+i.e. the window and the sinks, stay full precision). Evaluation uses the first N stories of
+the text; SKVQ calibration (unless --calib) uses the last ${CALIBRATION_STORIES} stories, never the same ones.
+Average bits count the cache's REAL bytes: 8 * sum of cache.bytes().total at the end of
+each story / sum of K/V elements (token-weighted); bits@longest is the longest story's.
+
+Method grammar (--methods, comma-separated):
+  fp32 | fp16 | <method>-k<bits>v<bits> | <keys>+<values>-k<bits>v<bits>
+  method: rtn, kivi, skvq; bits: 8, 4, 3, 2, 1.5 (1.5 = ternary); e.g. kivi+skvq-k2v1.5
+  skvq ablations: suffix :noreorder (identity order, contiguous groups) and/or :noclip (alpha 1)
+
+Options:
+${MODEL_HELP}
+      --text FILE         text (default: tinystories-valid-head.txt beside the models)
+      --methods LIST      default ${DEFAULT_METHODS}
+      --stories N         evaluate on the first N stories (default ${DEFAULT_EVAL_STORIES})
+      --window LIST       full-precision recent tokens; a list runs each (default ${DEFAULT_EVAL_WINDOW})
+      --sinks LIST        attention sinks kept full precision (default ${DEFAULT_EVAL_SINKS})
+      --group-size LIST   channels per group (default ${DEFAULT_EVAL_GROUP}; kvHidden of stories260K is 32)
+      --meta M            scale/zero storage: fp16, fp8e4m3, fp32 (default fp16)
+      --grouping G        SKVQ groups when calibrating on the fly: cluster or equal (default cluster)
+      --calib FILE        calibration artifact for skvq streams (else calibrated on the fly)
+      --calib-tokens N    tokens for on-the-fly calibration (default ${DEFAULT_CALIBRATION_TOKENS})
+      --fp-precision P    storage of window/sinks in quantized caches: fp16 or fp32 (default fp16)
+      --prefill-attention quantized (paper protocol, default) or original
+      --attention-stories N stories for the per-layer attention error (default ${DEFAULT_ATTENTION_STORIES})
+  -o, --out DIR           write results.json, results.csv, ppl-vs-bits.svg/png, bytes-per-token.svg/png
+      --no-png            write the plots as SVG only
+${COMMON_HELP}
+`;
+
+export const EVAL_OPTIONS = {
+  ...MODEL_OPTIONS,
+  text: { type: 'string' },
+  methods: { type: 'string' },
+  stories: { type: 'string' },
+  window: { type: 'string' },
+  sinks: { type: 'string' },
+  'group-size': { type: 'string' },
+  meta: { type: 'string' },
+  grouping: { type: 'string' },
+  calib: { type: 'string' },
+  'calib-tokens': { type: 'string' },
+  'fp-precision': { type: 'string' },
+  'prefill-attention': { type: 'string' },
+  'attention-stories': { type: 'string' },
+  out: { type: 'string', short: 'o' },
+  'no-png': { type: 'boolean' },
+} as const;
+
+export interface EvalRequest {
+  methods: MethodSpec[];
+  stories: number;
+  windows: number[];
+  sinks: number[];
+  groupSizes: number[];
+  meta: MetaFormat;
+  grouping: 'cluster' | 'equal';
+  calibPath?: string;
+  /** Captured calibration activations and artifacts already fitted (the demo reuses its own). */
+  precomputed?: { captured: CapturedActivations; artifacts: readonly CalibrationArtifact[] };
+  calibTokens: number;
+  fpPrecision: 'fp16' | 'fp32';
+  prefillAttention: 'quantized' | 'original';
+  attentionStories: number;
+}
+
+export function parseEvalRequest(values: Record<string, unknown>, cmd = 'eval'): EvalRequest {
+  const v = values as Parameters<typeof stringOption>[0];
+  return {
+    methods: parseMethods(stringOption(v, 'methods') ?? DEFAULT_METHODS, cmd),
+    stories: intOption(v, 'stories', DEFAULT_EVAL_STORIES, cmd, 1),
+    windows: intListOption(v, 'window', [DEFAULT_EVAL_WINDOW], cmd),
+    sinks: intListOption(v, 'sinks', [DEFAULT_EVAL_SINKS], cmd),
+    groupSizes: intListOption(v, 'group-size', [DEFAULT_EVAL_GROUP], cmd, 1),
+    meta: metaOption(v, cmd),
+    grouping: choiceOption(v, 'grouping', ['cluster', 'equal'] as const, 'cluster', cmd),
+    ...(stringOption(v, 'calib') ? { calibPath: stringOption(v, 'calib') } : {}),
+    calibTokens: intOption(v, 'calib-tokens', DEFAULT_CALIBRATION_TOKENS, cmd, 1),
+    fpPrecision: choiceOption(v, 'fp-precision', ['fp16', 'fp32'] as const, 'fp16', cmd),
+    prefillAttention: choiceOption(
+      v,
+      'prefill-attention',
+      ['quantized', 'original'] as const,
+      'quantized',
+      cmd,
+    ),
+    attentionStories: intOption(v, 'attention-stories', DEFAULT_ATTENTION_STORIES, cmd, 0),
+  };
+}
+
+/** Loads --calib and checks it belongs to this model (geometry and weights fingerprint). */
+export function readCalibration(path: string, model: LlamaModel, cwd: string): CalibrationArtifact {
+  const full = resolve(cwd, path);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (error) {
+    throw new SkvqError('IO_ERROR', `cannot read calibration ${full}: ${(error as Error).message}`);
+  }
+  return parseCalibration(text, {
+    geometry: model.geometry,
+    fingerprint: model.identity.fingerprint,
+  });
+}
+
+export interface EvalRun {
+  rows: MethodResult[];
+  fp32Ppl: number;
+  calibrationSource: string;
+}
+
+/** Runs the whole evaluation grid (configurations x methods). */
+export async function runEvaluation(
+  ctx: CommandContext,
+  model: LlamaModel,
+  backend: Awaited<ReturnType<CommandContext['registry']['resolveBackend']>>,
+  allStories: readonly string[],
+  req: EvalRequest,
+  log: (line: string) => void,
+  silent: boolean,
+): Promise<EvalRun> {
+  const { evaluation, calibration: calibStories } = splitForEval(allStories, req.stories);
+  const fileCalibration = req.calibPath
+    ? readCalibration(req.calibPath, model, ctx.io.cwd)
+    : undefined;
+  let captured: CapturedActivations | undefined = req.precomputed?.captured;
+  const calibrations = new Map<string, CalibrationArtifact>();
+  for (const a of req.precomputed?.artifacts ?? []) {
+    const s = a.settings;
+    calibrations.set(
+      `${a.layers[0]!.k.bits}/${a.layers[0]!.v.bits}/${s.groupSize}/${s.grouping}/${s.meta}`,
+      a,
+    );
+  }
+  const calibrationFor = async (
+    spec: MethodSpec,
+    groupSize: number,
+  ): Promise<CalibrationArtifact | undefined> => {
+    if (!needsCalibration(spec) || spec.kind !== 'quantized') return undefined;
+    let base = fileCalibration;
+    if (!base) {
+      const bits: { k: BitWidth; v: BitWidth } = { k: spec.keys.bits, v: spec.values.bits };
+      const key = `${bits.k}/${bits.v}/${groupSize}/${req.grouping}/${req.meta}`;
+      base = calibrations.get(key);
+      if (!base) {
+        if (!captured) {
+          if (calibStories.length === 0) {
+            throw new SkvqError(
+              'INVALID_ARGUMENT',
+              `no stories are left for calibration after the first ${evaluation.length}; pass --calib FILE or evaluate fewer --stories`,
+            );
+          }
+          const p = createProgress(ctx.io, 'calibration capture', silent);
+          captured = await captureActivations(
+            ctx.registry,
+            model,
+            calibStories,
+            req.calibTokens,
+            `last ${calibStories.length} stories of the text`,
+            (d, t) => p.update(d, t, 'tokens'),
+          );
+          p.done(`${captured.tokens} tokens from ${captured.stories} stories`);
+        }
+        log(`calibrating K${bits.k}V${bits.v} group ${groupSize} (${req.grouping}, ${req.meta})`);
+        base = await calibrateCaptured(ctx.registry, model, captured, {
+          bits,
+          meta: req.meta,
+          groupSize,
+          grouping: req.grouping,
+          seed: DEFAULT_CALIBRATION_SEED,
+        });
+        calibrations.set(key, base);
+      }
+    }
+    if (spec.noReorder) {
+      if (!captured)
+        throw new UsageError(':noreorder needs on-the-fly calibration (omit --calib)', 'eval');
+      const key = `noreorder/${spec.keys.bits}/${spec.values.bits}/${groupSize}/${req.meta}`;
+      let variant = calibrations.get(key);
+      if (!variant) {
+        variant = withoutReorder(base, captured);
+        calibrations.set(key, variant);
+      }
+      return variant;
+    }
+    return base;
+  };
+  const attentionSamples: AttentionSample[] = [];
+  const dense = () => createDenseCache({ geometry: model.geometry, precision: 'fp32', backend });
+  for (const story of evaluation.slice(0, req.attentionStories)) {
+    attentionSamples.push(await captureAttentionSample(model, backend, story, dense));
+  }
+  const rows: MethodResult[] = [];
+  const denseDone = new Map<string, MethodResult>();
+  let fp32Ppl = Number.NaN;
+  // fp32 first: every delta is measured against it
+  const ordered = [...req.methods].sort(
+    (a, b) => Number(b.name === 'fp32') - Number(a.name === 'fp32'),
+  );
+  const configs: CacheConfig[] = [];
+  for (const groupSize of req.groupSizes)
+    for (const window of req.windows)
+      for (const sinks of req.sinks)
+        configs.push({
+          window,
+          sinks,
+          groupSize,
+          meta: req.meta,
+          fpPrecision: req.fpPrecision,
+          prefillAttention: req.prefillAttention,
+          pageTokens: EVAL_PAGE_TOKENS,
+        });
+  const total = configs.length * ordered.length;
+  let index = 0;
+  for (const config of configs) {
+    for (const spec of ordered) {
+      index++;
+      if (spec.kind === 'dense' && denseDone.has(spec.name)) continue; // independent of the config
+      const calibration = await calibrationFor(spec, config.groupSize);
+      const p = createProgress(ctx.io, `[${index}/${total}] ${spec.name}`, silent);
+      const row = await evaluateMethod(spec, {
+        registry: ctx.registry,
+        backend,
+        model,
+        stories: evaluation,
+        config,
+        ...(calibration ? { calibration } : {}),
+        referencePpl: fp32Ppl,
+        attentionSamples,
+        onStory: (d, t) => p.update(d, t, 'stories'),
+      });
+      p.done();
+      if (spec.name === 'fp32') fp32Ppl = row.ppl;
+      if (spec.kind === 'dense') denseDone.set(spec.name, row);
+      rows.push(row);
+      log(
+        `${spec.name} ${spec.kind === 'dense' ? '' : `w${config.window} s${config.sinks} g${config.groupSize} `}ppl ${row.ppl.toFixed(4)} avg bits ${row.avgBits.toFixed(3)} (${row.seconds.toFixed(1)} s)`,
+      );
+    }
+  }
+  // rows evaluated before fp32 (none, as fp32 runs first) keep their delta; recompute to be safe
+  if (Number.isFinite(fp32Ppl))
+    for (const r of rows) r.deltaPct = (100 * (r.ppl - fp32Ppl)) / fp32Ppl;
+  return {
+    rows,
+    fp32Ppl,
+    calibrationSource: fileCalibration
+      ? String(req.calibPath)
+      : captured
+        ? `on the fly: ${captured.tokens} tokens of the last ${calibStories.length} stories`
+        : 'none',
+  };
+}
+
+export async function evalCommand(ctx: CommandContext, argv: readonly string[]): Promise<number> {
+  const cmd = 'eval';
+  const { values } = parseCommandArgs(cmd, argv, EVAL_OPTIONS);
+  if (values.help) {
+    ctx.io.stdout(EVAL_HELP);
+    return 0;
+  }
+  const req = parseEvalRequest(values, cmd);
+  const silent = values.quiet === true || values.json === true;
+  const log = logger(ctx.io, values);
+  const textPath = resolveText(stringOption(values, 'text'), ctx.io.env, ctx.io.cwd);
+  const { model, backend } = await openModel(ctx, values, log);
+  const stories = readStories(textPath);
+  const started = performance.now();
+  const run = await runEvaluation(ctx, model, backend, stories, req, log, silent);
+  const metadata = {
+    command: `skvq eval ${argv.join(' ')}`,
+    date: new Date().toISOString(),
+    model: model.identity,
+    geometry: model.geometry,
+    text: textPath,
+    stories: Math.min(req.stories, stories.length),
+    calibration: run.calibrationSource,
+    fpPrecision: req.fpPrecision,
+    prefillAttention: req.prefillAttention,
+    pageTokens: EVAL_PAGE_TOKENS,
+    bitsNote:
+      'avgBits = 8 * sum(cache.bytes().total - pageSlack at the end of each story) / sum(elements) (token-weighted over stories); avgBitsAllocated includes the unused page capacity; bitsAtLongest = cache.bytes().bitsPerElement of the longest story (with slack)',
+    seconds: (performance.now() - started) / 1000,
+  };
+  const out = stringOption(values, 'out');
+  let files: string[] = [];
+  if (out)
+    files = await writeResults(
+      resolve(ctx.io.cwd, out),
+      run.rows,
+      metadata,
+      values['no-png'] !== true,
+    );
+  if (values.json) {
+    ctx.io.stdout(`${JSON.stringify({ ...metadata, rows: run.rows, files }, null, 1)}\n`);
+    return 0;
+  }
+  ctx.io.stdout(resultsTable(run.rows));
+  ctx.io.stdout(
+    `fp32 perplexity ${run.fp32Ppl.toFixed(4)} over ${metadata.stories} stories; calibration: ${run.calibrationSource}\n`,
+  );
+  for (const f of files) ctx.io.stdout(`wrote ${f}\n`);
+  return 0;
+}

@@ -1,0 +1,407 @@
+// The shared conformance checks, without vitest, for a page. The case builders and seeds
+// come from @skvq/backend-conformance's sources (its index also exports the vitest-based
+// describeBackend, which must not be bundled into a page), so the cases are the very ones
+// the Node suite runs; the oracle is the CPU reference backend and reference quantizers.
+import { cpuReferenceBackend } from '@skvq/backend-cpu';
+import { quantizeBlockReference } from '@skvq/baselines';
+import {
+  type AttendDecodeInputs,
+  type AttendPrefillInputs,
+  type AttentionAttrs,
+  type BackendPlugin,
+  type BitWidth,
+  type KernelName,
+  type Kernels,
+  type MetaFormat,
+  metaBytesPerUnit,
+  rowCodeBytes,
+  SkvqError,
+  SUPPORTED_BITS,
+  SUPPORTED_META_FORMATS,
+} from '@skvq/core';
+import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import {
+  type AttentionCase,
+  attentionCaseSpecs,
+  buildAttentionCase,
+  prefillCaseSpecs,
+} from '../../../../packages/backend-conformance/src/cases.js';
+import {
+  ATTENTION_RELATIVE_TOLERANCE,
+  firstDifference,
+  relativeError,
+} from '../../../../packages/backend-conformance/src/compare.js';
+import {
+  channelBlockLayout,
+  randomBytes,
+  randomTokenGroupLayout,
+  randomTokens,
+} from '../../../../packages/backend-conformance/src/generators.js';
+import { createRng } from '../../../../packages/backend-conformance/src/rng.js';
+
+/** Same sizes as the Node suite (describe-backend.ts): 37 channels pad every packed row. */
+const QUANT_CHANNELS = 37;
+const QUANT_TOKENS = 5;
+const BLOCK_TOKENS = 4;
+const METAS: readonly MetaFormat[] = SUPPORTED_META_FORMATS;
+const BITS: readonly BitWidth[] = SUPPORTED_BITS;
+
+/**
+ * fp32 metadata (scale, zero) is the one place the GPU may differ from the reference:
+ * WGSL allows x / y within 2.5 ulp (WGSL spec, "Floating Point Accuracy"), and SwiftShader's
+ * division is not correctly rounded, so an fp32 scale = (hi - lo) / maxq can be 1 ulp off
+ * (measured: 1 ulp, never more). fp16 / fp8 metadata round that away and stay bit exact, and
+ * the codes must be bit exact in every case. Integer ulps: 2.5 rounded up.
+ */
+export const FP32_META_ULP_TOLERANCE = 3;
+
+/** One case's outcome, as the page reports it on window. */
+export interface CheckResult {
+  name: string;
+  area: string;
+  pass: boolean;
+  /** False when it passed only within FP32_META_ULP_TOLERANCE (bit exact cases: true). */
+  exact: boolean;
+  /** Largest error seen: relative error (attention) or index of the first differing byte (-1 = none). */
+  maxError: number;
+  detail?: string;
+}
+
+export interface Check {
+  name: string;
+  area: string;
+  /** Resolves to the measured error; throws (any error) when the case fails. */
+  run: (backend: BackendPlugin) => Promise<number | Outcome>;
+}
+
+/** A quantize case's outcome: bit exact, or fp32 metadata within `ulps`. */
+interface Outcome {
+  error: number;
+  exact: boolean;
+}
+
+class CheckFailure extends Error {
+  constructor(
+    message: string,
+    readonly maxError: number,
+  ) {
+    super(message);
+  }
+}
+
+function kernelOf<K extends KernelName>(backend: BackendPlugin, kernel: K): NonNullable<Kernels[K]> {
+  const fn = backend.kernels[kernel];
+  if (fn === undefined) {
+    throw new SkvqError(
+      'KERNEL_NOT_IMPLEMENTED',
+      `backend "${backend.name}" does not implement kernel "${kernel}"`,
+    );
+  }
+  return fn.bind(backend.kernels) as NonNullable<Kernels[K]>;
+}
+
+const reference = <K extends KernelName>(k: K) => kernelOf(cpuReferenceBackend, k);
+
+function requireSame(got: Uint8Array | Float32Array, want: Uint8Array | Float32Array, what: string): number {
+  const at = firstDifference(got, want);
+  if (at !== -1) {
+    // The bytes around the difference make a failing report diagnosable without a rerun.
+    const from = Math.max(0, at - (at % 4));
+    const near = (a: Uint8Array | Float32Array) => Array.from(a.subarray(from, from + 4)).join(',');
+    throw new CheckFailure(`${what}: first difference at index ${at} (got ${near(got)}, want ${near(want)})`, at);
+  }
+  return at;
+}
+
+/** Orders float32 bit patterns as integers, so that neighbouring floats differ by 1. */
+function orderedBits(bits: number): number {
+  return bits < 0 ? -0x80000000 - bits : bits;
+}
+
+/**
+ * fp32 metadata from `offset`: bytes before it identical, each little-endian float32 word
+ * within FP32_META_ULP_TOLERANCE ulps, a trailing partial word identical. Returns the worst ulps.
+ */
+function requireFp32MetaClose(got: Uint8Array, want: Uint8Array, offset: number): number {
+  requireSame(got.subarray(0, offset), want.subarray(0, offset), 'meta before its offset');
+  const g = new DataView(got.buffer, got.byteOffset, got.byteLength);
+  const w = new DataView(want.buffer, want.byteOffset, want.byteLength);
+  let worst = 0;
+  let at = offset;
+  for (; at + 4 <= got.length; at += 4) {
+    const ulps = Math.abs(orderedBits(g.getInt32(at, true)) - orderedBits(w.getInt32(at, true)));
+    if (!(ulps <= FP32_META_ULP_TOLERANCE)) {
+      throw new CheckFailure(
+        `fp32 meta at byte ${at}: ${g.getFloat32(at, true)} vs reference ${w.getFloat32(at, true)} (${ulps} ulps > ${FP32_META_ULP_TOLERANCE})`,
+        ulps,
+      );
+    }
+    worst = Math.max(worst, ulps);
+  }
+  requireSame(got.subarray(at), want.subarray(at), 'meta tail');
+  return worst;
+}
+
+/** Codes always bit exact; metadata bit exact, or for fp32 within the division tolerance. */
+function compareQuantized(
+  meta: MetaFormat,
+  codes: Uint8Array,
+  wantCodes: Uint8Array,
+  metaBytes: Uint8Array,
+  wantMeta: Uint8Array,
+  metaOffset: number,
+): Outcome {
+  requireSame(codes, wantCodes, 'codes');
+  if (meta === 'fp32' && firstDifference(metaBytes, wantMeta) !== -1) {
+    return { error: requireFp32MetaClose(metaBytes, wantMeta, metaOffset), exact: false };
+  }
+  return { error: requireSame(metaBytes, wantMeta, 'meta'), exact: true };
+}
+
+function attrsOf(c: AttentionCase): AttentionAttrs {
+  return {
+    geometry: c.geometry,
+    keysPreRope: c.spec.keysPreRope,
+    ...(c.spec.scale === undefined ? {} : { scale: c.spec.scale }),
+  };
+}
+
+function decodeInputs(c: AttentionCase, sums?: Float32Array): AttendDecodeInputs {
+  return { q: c.q, position: c.length - 1, keys: c.keys, values: c.values, length: c.length, attentionSums: sums };
+}
+
+function prefillInputs(c: AttentionCase, sums?: Float32Array): AttendPrefillInputs {
+  const { start, count } = c.spec.prefill ?? { start: 0, count: 1 };
+  return { q: c.q, start, count, keys: c.keys, values: c.values, length: c.length, attentionSums: sums };
+}
+
+function quantizeTokensChecks(): Check[] {
+  return BITS.flatMap((bits) =>
+    METAS.map((meta) => ({
+      area: 'quantizeTokens',
+      name: `quantizeTokens bit exact: ${bits} bits, ${meta} meta, permuted unequal groups`,
+      run: async (backend: BackendPlugin) => {
+        const rng = createRng(100 + bits * 10 + METAS.indexOf(meta));
+        const layout = randomTokenGroupLayout(rng, { channels: QUANT_CHANNELS, bits, meta, groupSize: 6 });
+        const x = randomTokens(rng, QUANT_TOKENS, QUANT_CHANNELS);
+        const codesOffset = 3;
+        const metaOffset = 5;
+        const codes = randomBytes(rng, codesOffset + (QUANT_TOKENS + 1) * rowCodeBytes(layout));
+        const metaBytes = randomBytes(rng, metaOffset + (QUANT_TOKENS + 1) * metaBytesPerUnit(layout));
+        const wantCodes = codes.slice();
+        const wantMeta = metaBytes.slice();
+        quantizeTokensReference(layout, x, QUANT_TOKENS, wantCodes, codesOffset, wantMeta, metaOffset);
+        await kernelOf(backend, 'quantizeTokens')({
+          layout, x, count: QUANT_TOKENS, codes, codesOffset, meta: metaBytes, metaOffset,
+        });
+        return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
+      },
+    })),
+  );
+}
+
+function quantizeBlockChecks(): Check[] {
+  return BITS.flatMap((bits) =>
+    METAS.map((meta) => ({
+      area: 'quantizeBlock',
+      name: `quantizeBlock bit exact: ${bits} bits, ${meta} meta (channel-block, KIVI keys)`,
+      run: async (backend: BackendPlugin) => {
+        const rng = createRng(200 + bits * 10 + METAS.indexOf(meta));
+        const layout = channelBlockLayout(QUANT_CHANNELS, bits, meta, BLOCK_TOKENS, bits === 8 ? 1 : 0.9);
+        const x = randomTokens(rng, BLOCK_TOKENS, QUANT_CHANNELS);
+        const codesOffset = 2;
+        const metaOffset = 7;
+        const codes = randomBytes(rng, codesOffset + (BLOCK_TOKENS + 1) * rowCodeBytes(layout));
+        const metaBytes = randomBytes(rng, metaOffset + 2 * metaBytesPerUnit(layout));
+        const wantCodes = codes.slice();
+        const wantMeta = metaBytes.slice();
+        quantizeBlockReference(layout, x, 0, wantCodes, codesOffset, wantMeta, metaOffset);
+        await kernelOf(backend, 'quantizeBlock')({ layout, x, codes, codesOffset, meta: metaBytes, metaOffset });
+        return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
+      },
+    })),
+  );
+}
+
+function dequantizeChecks(): Check[] {
+  return BITS.flatMap((bits) =>
+    (['token-group', 'channel-block'] as const).map((kind) => ({
+      area: 'dequantize',
+      name: `dequantize equals the reference: ${bits} bits, ${kind}, fp16 and fp8 meta, offset ranges`,
+      run: async (backend: BackendPlugin) => {
+        const rng = createRng(300 + bits * 10);
+        for (const meta of ['fp16', 'fp8e4m3', 'fp32'] as const) {
+          const tokens = 3 * BLOCK_TOKENS;
+          const x = randomTokens(rng, tokens, QUANT_CHANNELS);
+          const layout =
+            kind === 'token-group'
+              ? randomTokenGroupLayout(rng, { channels: QUANT_CHANNELS, bits, meta, groupSize: 6 })
+              : channelBlockLayout(QUANT_CHANNELS, bits, meta, BLOCK_TOKENS);
+          const codes = new Uint8Array(tokens * rowCodeBytes(layout));
+          const metaBytes = new Uint8Array(tokens * metaBytesPerUnit(layout));
+          if (layout.kind === 'token-group') {
+            quantizeTokensReference(layout, x, tokens, codes, 0, metaBytes, 0);
+          } else {
+            for (let b = 0; b < 3; b++) {
+              quantizeBlockReference(
+                layout, x, b * BLOCK_TOKENS * QUANT_CHANNELS, codes,
+                b * BLOCK_TOKENS * rowCodeBytes(layout), metaBytes, b * metaBytesPerUnit(layout),
+              );
+            }
+          }
+          for (const [first, count] of [[0, tokens], [1, 1], [BLOCK_TOKENS - 1, BLOCK_TOKENS + 2], [tokens - 1, 1], [2, 0]] as const) {
+            const inputs = { layout, codes, meta: metaBytes, first, count };
+            const want = await reference('dequantize')(inputs);
+            const got = await kernelOf(backend, 'dequantize')(inputs);
+            if (got.length !== count * QUANT_CHANNELS) {
+              throw new CheckFailure(`${meta} first ${first}: length ${got.length}, expected ${count * QUANT_CHANNELS}`, got.length);
+            }
+            requireSame(got, want, `${meta} first ${first} count ${count}`);
+          }
+        }
+        return -1;
+      },
+    })),
+  );
+}
+
+function attentionChecks(mode: 'attendDecode' | 'attendPrefill', tolerance: number): Check[] {
+  const specs = mode === 'attendDecode' ? attentionCaseSpecs() : prefillCaseSpecs();
+  return specs.map((spec) => ({
+    area: mode,
+    name: `${mode} within ${tolerance} of the reference: ${spec.name}`,
+    run: async (backend: BackendPlugin) => {
+      const c = buildAttentionCase(spec);
+      const attrs = attrsOf(c);
+      const wantSums = new Float32Array(c.length);
+      const gotSums = new Float32Array(c.length);
+      const [want, got] =
+        mode === 'attendDecode'
+          ? [
+              await reference('attendDecode')(decodeInputs(c, wantSums), attrs),
+              await kernelOf(backend, 'attendDecode')(decodeInputs(c, gotSums), attrs),
+            ]
+          : [
+              await reference('attendPrefill')(prefillInputs(c, wantSums), attrs),
+              await kernelOf(backend, 'attendPrefill')(prefillInputs(c, gotSums), attrs),
+            ];
+      if (got.length !== want.length) {
+        throw new CheckFailure(`output length ${got.length}, expected ${want.length}`, Number.POSITIVE_INFINITY);
+      }
+      const outError = relativeError(got, want);
+      const sumsError = relativeError(gotSums, wantSums);
+      const maxError = Math.max(outError, sumsError);
+      // NaN fails both comparisons on purpose.
+      if (!(outError <= tolerance)) throw new CheckFailure(`output relative error ${outError} > ${tolerance}`, outError);
+      if (!(sumsError <= tolerance)) throw new CheckFailure(`attentionSums relative error ${sumsError} > ${tolerance}`, sumsError);
+      // Each query row's probabilities add up to 1 (3 decimals, as the Node suite's toBeCloseTo).
+      let total = 0;
+      for (const s of gotSums) total += s;
+      const rows = mode === 'attendDecode' ? 1 : (c.spec.prefill?.count ?? 1);
+      if (!(Math.abs(total - rows) < 5e-4)) {
+        throw new CheckFailure(`attentionSums add up to ${total}, expected ${rows}`, maxError);
+      }
+      return maxError;
+    },
+  }));
+}
+
+/** Runs `call`; passes when it throws a SkvqError with `code`. */
+async function expectCode(call: () => unknown, code: string): Promise<number> {
+  try {
+    await call();
+  } catch (error) {
+    const got = (error as { code?: unknown }).code;
+    if (got === code) return 0;
+    throw new CheckFailure(`expected SkvqError ${code}, got ${String(got)}: ${String(error)}`, 1);
+  }
+  throw new CheckFailure(`expected SkvqError ${code}, nothing was thrown`, 1);
+}
+
+function errorChecks(): Check[] {
+  const small = () => buildAttentionCase(attentionCaseSpecs()[0]!);
+  return [
+    {
+      area: 'errors',
+      name: 'attendDecode: a query of the wrong length is SHAPE_MISMATCH',
+      run: (b) => {
+        const c = small();
+        return expectCode(() => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), q: c.q.subarray(1) }, attrsOf(c)), 'SHAPE_MISMATCH');
+      },
+    },
+    {
+      area: 'errors',
+      name: 'attendDecode: keys that miss a position are INVALID_ARGUMENT',
+      run: (b) => {
+        const c = small();
+        return expectCode(() => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), keys: c.keys.slice(1) }, attrsOf(c)), 'INVALID_ARGUMENT');
+      },
+    },
+    {
+      area: 'errors',
+      name: 'attendDecode: values that hold a position twice are INVALID_ARGUMENT',
+      run: (b) => {
+        const c = small();
+        return expectCode(
+          () => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), values: [...c.values, c.values[0]!] }, attrsOf(c)),
+          'INVALID_ARGUMENT',
+        );
+      },
+    },
+    {
+      area: 'errors',
+      name: 'attendPrefill: query rows past the cache are INVALID_ARGUMENT; a short q is SHAPE_MISMATCH',
+      run: async (b) => {
+        const c = small();
+        const attrs = attrsOf(c);
+        const past = { ...prefillInputs(c), start: c.length - 1, count: 2, q: new Float32Array(2 * c.q.length) };
+        await expectCode(() => kernelOf(b, 'attendPrefill')(past, attrs), 'INVALID_ARGUMENT');
+        return expectCode(() => kernelOf(b, 'attendPrefill')({ ...prefillInputs(c), start: 0, count: 2 }, attrs), 'SHAPE_MISMATCH');
+      },
+    },
+    {
+      area: 'errors',
+      name: 'quantizeTokens: NaN input is NON_FINITE_INPUT',
+      run: (b) => {
+        const rng = createRng(400);
+        const layout = randomTokenGroupLayout(rng, { channels: 16, bits: 2, meta: 'fp16' });
+        const x = randomTokens(rng, 2, 16);
+        x[17] = Number.NaN;
+        return expectCode(
+          () => kernelOf(b, 'quantizeTokens')({
+            layout, x, count: 2, codes: new Uint8Array(64), codesOffset: 0, meta: new Uint8Array(256), metaOffset: 0,
+          }),
+          'NON_FINITE_INPUT',
+        );
+      },
+    },
+  ];
+}
+
+/** Every check of the shared suite, in the Node suite's order. */
+export function conformanceChecks(tolerance = ATTENTION_RELATIVE_TOLERANCE): Check[] {
+  return [
+    ...quantizeTokensChecks(),
+    ...quantizeBlockChecks(),
+    ...dequantizeChecks(),
+    ...attentionChecks('attendDecode', tolerance),
+    ...attentionChecks('attendPrefill', tolerance),
+    ...errorChecks(),
+  ];
+}
+
+/** Runs every check against `backend`; a failing case is recorded, never stops the run. */
+export async function runChecks(backend: BackendPlugin, checks: readonly Check[]): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const check of checks) {
+    try {
+      const outcome = await check.run(backend);
+      const { error, exact } = typeof outcome === 'number' ? { error: outcome, exact: true } : outcome;
+      out.push({ name: check.name, area: check.area, pass: true, exact, maxError: error });
+    } catch (error) {
+      const maxError = error instanceof CheckFailure ? error.maxError : Number.NaN;
+      out.push({ name: check.name, area: check.area, pass: false, exact: false, maxError, detail: String(error) });
+    }
+  }
+  return out;
+}
