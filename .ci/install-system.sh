@@ -4,7 +4,9 @@
 set -euo pipefail
 # libegl*/libgles2/mesa: WebGPU in Node (the `webgpu` package, Dawn) on Mesa's OpenGL ES, CPU-only;
 # libegl-dev provides the unversioned libEGL.so that dawn.node opens.
-PACKAGES=(libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri libgles2)
+# chromium + fonts: the web demo's end-to-end test and WebGPU conformance in headless Chromium
+# (SwiftShader), driven by playwright-core with the system browser.
+PACKAGES=(libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core fonts-liberation)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -29,11 +29,15 @@ function sharedAssets(): Plugin {
     next: () => void,
   ): void => {
     const url = req.url?.split('?')[0] ?? '';
-    if (!url.startsWith('/assets/')) return next();
+    if (!url.startsWith('/assets/')) {
+      next();
+      return;
+    }
     const path = resolve(root, decodeURIComponent(url.slice('/assets/'.length)));
     // Only files inside the assets folder; anything else falls through (Vite's own /assets).
     if (!path.startsWith(root + sep) || !existsSync(path) || !statSync(path).isFile()) {
-      return next();
+      next();
+      return;
     }
     res.statusCode = 200;
     res.setHeader('Content-Length', statSync(path).size);

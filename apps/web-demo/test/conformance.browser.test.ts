@@ -55,26 +55,37 @@ describe('WebGPU conformance in headless Chromium', () => {
   });
 
   it('runs every case of the shared suite and all pass', (ctx) => {
-    if (report.status === 'no-webgpu' && !requireCiFeatures) ctx.skip(`no WebGPU adapter: ${report.reason}`);
+    if (report.status === 'no-webgpu' && !requireCiFeatures)
+      ctx.skip(`no WebGPU adapter: ${report.reason}`);
     expect(report.status).toBe('done');
     // Every area of the Node suite is present (the case list comes from the same builders).
     const areas = new Set(report.results.map((r) => r.area));
-    expect([...areas].sort()).toEqual(
-      ['attendDecode', 'attendPrefill', 'dequantize', 'errors', 'quantizeBlock', 'quantizeTokens'],
-    );
+    expect([...areas].sort()).toEqual([
+      'attendDecode',
+      'attendPrefill',
+      'dequantize',
+      'errors',
+      'quantizeBlock',
+      'quantizeTokens',
+    ]);
     const failures = report.results
       .filter((r) => !r.pass)
       .map((r) => `${r.name}: ${r.detail} (max error ${r.maxError})`);
     expect(failures, `${failures.length} of ${report.results.length} cases failed`).toEqual([]);
     // Only fp32-metadata quantize cases may pass without being bit exact (see checks.ts).
     const inexact = report.results.filter((r) => !r.exact);
-    for (const r of inexact) expect(r.name).toMatch(/^quantize(Tokens|Block) bit exact: .*fp32 meta/);
+    for (const r of inexact)
+      expect(r.name).toMatch(/^quantize(Tokens|Block) bit exact: .*fp32 meta/);
     if (inexact.length > 0) {
       console.warn(
         `Chromium WebGPU: ${inexact.length} fp32-metadata cases within ${FP32_META_ULP_TOLERANCE} ulp, not bit exact (GPU division): ${inexact.map((r) => `${r.name} [${r.maxError} ulp]`).join('; ')}`,
       );
     }
-    const worst = Math.max(...report.results.filter((r) => r.area.startsWith('attend')).map((r) => r.maxError));
-    console.log(`Chromium WebGPU: ${report.results.length} cases passed; worst attention relative error ${worst}`);
+    const worst = Math.max(
+      ...report.results.filter((r) => r.area.startsWith('attend')).map((r) => r.maxError),
+    );
+    console.log(
+      `Chromium WebGPU: ${report.results.length} cases passed; worst attention relative error ${worst}`,
+    );
   });
 });

@@ -1,9 +1,11 @@
 // Serves the app with Vite on 127.0.0.1 and drives the system Chromium with playwright-core.
 // Never downloads a browser: CI installs Debian's `chromium` package.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import { build, type PreviewServer, preview } from 'vite';
 
 /** Where Debian's chromium package puts the browser; SKVQ_CHROMIUM overrides it. */
 export const CHROMIUM_PATH = process.env.SKVQ_CHROMIUM ?? '/usr/bin/chromium';
@@ -39,25 +41,47 @@ export interface Session {
   close(): Promise<void>;
 }
 
-/** Starts the Vite dev server of this app on a free 127.0.0.1 port and opens a page. */
-export async function openSession(): Promise<Session> {
-  const server: ViteDevServer = await createServer({
-    configFile: fileURLToPath(new URL('../vite.config.ts', import.meta.url)),
+const CONFIG_FILE = fileURLToPath(new URL('../vite.config.ts', import.meta.url));
+
+/**
+ * Builds the app (the production bundle users get) into a private temporary folder, so test
+ * files running in parallel never share an output, and serves it with `vite preview` on a
+ * free 127.0.0.1 port (the preview server also maps /assets/* to the shared assets).
+ */
+async function buildAndServe(): Promise<{ server: PreviewServer; outDir: string }> {
+  const outDir = mkdtempSync(join(tmpdir(), 'skvq-web-demo-'));
+  await build({ configFile: CONFIG_FILE, logLevel: 'error', build: { outDir, emptyOutDir: true } });
+  const server = await preview({
+    configFile: CONFIG_FILE,
     logLevel: 'error',
-    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
+    build: { outDir },
+    preview: { host: '127.0.0.1', port: 0, strictPort: false },
   });
-  await server.listen();
-  const address = server.httpServer?.address();
-  if (address === null || address === undefined || typeof address === 'string') {
+  return { server, outDir };
+}
+
+/** Builds and serves this app, launches the system Chromium and opens a page. */
+export async function openSession(): Promise<Session> {
+  const { server, outDir } = await buildAndServe();
+  const stop = async () => {
     await server.close();
-    throw new Error('vite dev server did not report a TCP address');
+    rmSync(outDir, { recursive: true, force: true });
+  };
+  const address = server.httpServer.address();
+  if (address === null || typeof address === 'string') {
+    await stop();
+    throw new Error('vite preview server did not report a TCP address');
   }
   const url = `http://127.0.0.1:${address.port}`;
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: CHROMIUM_ARGS,
+      headless: true,
+    });
   } catch (error) {
-    await server.close();
+    await stop();
     throw error;
   }
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -67,7 +91,7 @@ export async function openSession(): Promise<Session> {
     page,
     async close() {
       await browser.close();
-      await server.close();
+      await stop();
     },
   };
 }

@@ -89,7 +89,10 @@ class CheckFailure extends Error {
   }
 }
 
-function kernelOf<K extends KernelName>(backend: BackendPlugin, kernel: K): NonNullable<Kernels[K]> {
+function kernelOf<K extends KernelName>(
+  backend: BackendPlugin,
+  kernel: K,
+): NonNullable<Kernels[K]> {
   const fn = backend.kernels[kernel];
   if (fn === undefined) {
     throw new SkvqError(
@@ -102,13 +105,20 @@ function kernelOf<K extends KernelName>(backend: BackendPlugin, kernel: K): NonN
 
 const reference = <K extends KernelName>(k: K) => kernelOf(cpuReferenceBackend, k);
 
-function requireSame(got: Uint8Array | Float32Array, want: Uint8Array | Float32Array, what: string): number {
+function requireSame(
+  got: Uint8Array | Float32Array,
+  want: Uint8Array | Float32Array,
+  what: string,
+): number {
   const at = firstDifference(got, want);
   if (at !== -1) {
     // The bytes around the difference make a failing report diagnosable without a rerun.
     const from = Math.max(0, at - (at % 4));
     const near = (a: Uint8Array | Float32Array) => Array.from(a.subarray(from, from + 4)).join(',');
-    throw new CheckFailure(`${what}: first difference at index ${at} (got ${near(got)}, want ${near(want)})`, at);
+    throw new CheckFailure(
+      `${what}: first difference at index ${at} (got ${near(got)}, want ${near(want)})`,
+      at,
+    );
   }
   return at;
 }
@@ -167,12 +177,27 @@ function attrsOf(c: AttentionCase): AttentionAttrs {
 }
 
 function decodeInputs(c: AttentionCase, sums?: Float32Array): AttendDecodeInputs {
-  return { q: c.q, position: c.length - 1, keys: c.keys, values: c.values, length: c.length, attentionSums: sums };
+  return {
+    q: c.q,
+    position: c.length - 1,
+    keys: c.keys,
+    values: c.values,
+    length: c.length,
+    attentionSums: sums,
+  };
 }
 
 function prefillInputs(c: AttentionCase, sums?: Float32Array): AttendPrefillInputs {
   const { start, count } = c.spec.prefill ?? { start: 0, count: 1 };
-  return { q: c.q, start, count, keys: c.keys, values: c.values, length: c.length, attentionSums: sums };
+  return {
+    q: c.q,
+    start,
+    count,
+    keys: c.keys,
+    values: c.values,
+    length: c.length,
+    attentionSums: sums,
+  };
 }
 
 function quantizeTokensChecks(): Check[] {
@@ -182,17 +207,42 @@ function quantizeTokensChecks(): Check[] {
       name: `quantizeTokens bit exact: ${bits} bits, ${meta} meta, permuted unequal groups`,
       run: async (backend: BackendPlugin) => {
         const rng = createRng(100 + bits * 10 + METAS.indexOf(meta));
-        const layout = randomTokenGroupLayout(rng, { channels: QUANT_CHANNELS, bits, meta, groupSize: 6 });
+        const layout = randomTokenGroupLayout(rng, {
+          channels: QUANT_CHANNELS,
+          bits,
+          meta,
+          groupSize: 6,
+        });
         const x = randomTokens(rng, QUANT_TOKENS, QUANT_CHANNELS);
         const codesOffset = 3;
         const metaOffset = 5;
         const codes = randomBytes(rng, codesOffset + (QUANT_TOKENS + 1) * rowCodeBytes(layout));
-        const metaBytes = randomBytes(rng, metaOffset + (QUANT_TOKENS + 1) * metaBytesPerUnit(layout));
+        const metaBytes = randomBytes(
+          rng,
+          metaOffset + (QUANT_TOKENS + 1) * metaBytesPerUnit(layout),
+        );
         const wantCodes = codes.slice();
         const wantMeta = metaBytes.slice();
-        quantizeTokensReference(layout, x, QUANT_TOKENS, wantCodes, codesOffset, wantMeta, metaOffset);
-        await kernelOf(backend, 'quantizeTokens')({
-          layout, x, count: QUANT_TOKENS, codes, codesOffset, meta: metaBytes, metaOffset,
+        quantizeTokensReference(
+          layout,
+          x,
+          QUANT_TOKENS,
+          wantCodes,
+          codesOffset,
+          wantMeta,
+          metaOffset,
+        );
+        await kernelOf(
+          backend,
+          'quantizeTokens',
+        )({
+          layout,
+          x,
+          count: QUANT_TOKENS,
+          codes,
+          codesOffset,
+          meta: metaBytes,
+          metaOffset,
         });
         return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
       },
@@ -207,7 +257,13 @@ function quantizeBlockChecks(): Check[] {
       name: `quantizeBlock bit exact: ${bits} bits, ${meta} meta (channel-block, KIVI keys)`,
       run: async (backend: BackendPlugin) => {
         const rng = createRng(200 + bits * 10 + METAS.indexOf(meta));
-        const layout = channelBlockLayout(QUANT_CHANNELS, bits, meta, BLOCK_TOKENS, bits === 8 ? 1 : 0.9);
+        const layout = channelBlockLayout(
+          QUANT_CHANNELS,
+          bits,
+          meta,
+          BLOCK_TOKENS,
+          bits === 8 ? 1 : 0.9,
+        );
         const x = randomTokens(rng, BLOCK_TOKENS, QUANT_CHANNELS);
         const codesOffset = 2;
         const metaOffset = 7;
@@ -216,7 +272,10 @@ function quantizeBlockChecks(): Check[] {
         const wantCodes = codes.slice();
         const wantMeta = metaBytes.slice();
         quantizeBlockReference(layout, x, 0, wantCodes, codesOffset, wantMeta, metaOffset);
-        await kernelOf(backend, 'quantizeBlock')({ layout, x, codes, codesOffset, meta: metaBytes, metaOffset });
+        await kernelOf(
+          backend,
+          'quantizeBlock',
+        )({ layout, x, codes, codesOffset, meta: metaBytes, metaOffset });
         return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
       },
     })),
@@ -244,17 +303,31 @@ function dequantizeChecks(): Check[] {
           } else {
             for (let b = 0; b < 3; b++) {
               quantizeBlockReference(
-                layout, x, b * BLOCK_TOKENS * QUANT_CHANNELS, codes,
-                b * BLOCK_TOKENS * rowCodeBytes(layout), metaBytes, b * metaBytesPerUnit(layout),
+                layout,
+                x,
+                b * BLOCK_TOKENS * QUANT_CHANNELS,
+                codes,
+                b * BLOCK_TOKENS * rowCodeBytes(layout),
+                metaBytes,
+                b * metaBytesPerUnit(layout),
               );
             }
           }
-          for (const [first, count] of [[0, tokens], [1, 1], [BLOCK_TOKENS - 1, BLOCK_TOKENS + 2], [tokens - 1, 1], [2, 0]] as const) {
+          for (const [first, count] of [
+            [0, tokens],
+            [1, 1],
+            [BLOCK_TOKENS - 1, BLOCK_TOKENS + 2],
+            [tokens - 1, 1],
+            [2, 0],
+          ] as const) {
             const inputs = { layout, codes, meta: metaBytes, first, count };
             const want = await reference('dequantize')(inputs);
             const got = await kernelOf(backend, 'dequantize')(inputs);
             if (got.length !== count * QUANT_CHANNELS) {
-              throw new CheckFailure(`${meta} first ${first}: length ${got.length}, expected ${count * QUANT_CHANNELS}`, got.length);
+              throw new CheckFailure(
+                `${meta} first ${first}: length ${got.length}, expected ${count * QUANT_CHANNELS}`,
+                got.length,
+              );
             }
             requireSame(got, want, `${meta} first ${first} count ${count}`);
           }
@@ -286,14 +359,22 @@ function attentionChecks(mode: 'attendDecode' | 'attendPrefill', tolerance: numb
               await kernelOf(backend, 'attendPrefill')(prefillInputs(c, gotSums), attrs),
             ];
       if (got.length !== want.length) {
-        throw new CheckFailure(`output length ${got.length}, expected ${want.length}`, Number.POSITIVE_INFINITY);
+        throw new CheckFailure(
+          `output length ${got.length}, expected ${want.length}`,
+          Number.POSITIVE_INFINITY,
+        );
       }
       const outError = relativeError(got, want);
       const sumsError = relativeError(gotSums, wantSums);
       const maxError = Math.max(outError, sumsError);
       // NaN fails both comparisons on purpose.
-      if (!(outError <= tolerance)) throw new CheckFailure(`output relative error ${outError} > ${tolerance}`, outError);
-      if (!(sumsError <= tolerance)) throw new CheckFailure(`attentionSums relative error ${sumsError} > ${tolerance}`, sumsError);
+      if (!(outError <= tolerance))
+        throw new CheckFailure(`output relative error ${outError} > ${tolerance}`, outError);
+      if (!(sumsError <= tolerance))
+        throw new CheckFailure(
+          `attentionSums relative error ${sumsError} > ${tolerance}`,
+          sumsError,
+        );
       // Each query row's probabilities add up to 1 (3 decimals, as the Node suite's toBeCloseTo).
       let total = 0;
       for (const s of gotSums) total += s;
@@ -326,7 +407,10 @@ function errorChecks(): Check[] {
       name: 'attendDecode: a query of the wrong length is SHAPE_MISMATCH',
       run: (b) => {
         const c = small();
-        return expectCode(() => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), q: c.q.subarray(1) }, attrsOf(c)), 'SHAPE_MISMATCH');
+        return expectCode(
+          () => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), q: c.q.subarray(1) }, attrsOf(c)),
+          'SHAPE_MISMATCH',
+        );
       },
     },
     {
@@ -334,7 +418,11 @@ function errorChecks(): Check[] {
       name: 'attendDecode: keys that miss a position are INVALID_ARGUMENT',
       run: (b) => {
         const c = small();
-        return expectCode(() => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), keys: c.keys.slice(1) }, attrsOf(c)), 'INVALID_ARGUMENT');
+        return expectCode(
+          () =>
+            kernelOf(b, 'attendDecode')({ ...decodeInputs(c), keys: c.keys.slice(1) }, attrsOf(c)),
+          'INVALID_ARGUMENT',
+        );
       },
     },
     {
@@ -343,7 +431,11 @@ function errorChecks(): Check[] {
       run: (b) => {
         const c = small();
         return expectCode(
-          () => kernelOf(b, 'attendDecode')({ ...decodeInputs(c), values: [...c.values, c.values[0]!] }, attrsOf(c)),
+          () =>
+            kernelOf(b, 'attendDecode')(
+              { ...decodeInputs(c), values: [...c.values, c.values[0]!] },
+              attrsOf(c),
+            ),
           'INVALID_ARGUMENT',
         );
       },
@@ -354,9 +446,17 @@ function errorChecks(): Check[] {
       run: async (b) => {
         const c = small();
         const attrs = attrsOf(c);
-        const past = { ...prefillInputs(c), start: c.length - 1, count: 2, q: new Float32Array(2 * c.q.length) };
+        const past = {
+          ...prefillInputs(c),
+          start: c.length - 1,
+          count: 2,
+          q: new Float32Array(2 * c.q.length),
+        };
         await expectCode(() => kernelOf(b, 'attendPrefill')(past, attrs), 'INVALID_ARGUMENT');
-        return expectCode(() => kernelOf(b, 'attendPrefill')({ ...prefillInputs(c), start: 0, count: 2 }, attrs), 'SHAPE_MISMATCH');
+        return expectCode(
+          () => kernelOf(b, 'attendPrefill')({ ...prefillInputs(c), start: 0, count: 2 }, attrs),
+          'SHAPE_MISMATCH',
+        );
       },
     },
     {
@@ -368,9 +468,19 @@ function errorChecks(): Check[] {
         const x = randomTokens(rng, 2, 16);
         x[17] = Number.NaN;
         return expectCode(
-          () => kernelOf(b, 'quantizeTokens')({
-            layout, x, count: 2, codes: new Uint8Array(64), codesOffset: 0, meta: new Uint8Array(256), metaOffset: 0,
-          }),
+          () =>
+            kernelOf(
+              b,
+              'quantizeTokens',
+            )({
+              layout,
+              x,
+              count: 2,
+              codes: new Uint8Array(64),
+              codesOffset: 0,
+              meta: new Uint8Array(256),
+              metaOffset: 0,
+            }),
           'NON_FINITE_INPUT',
         );
       },
@@ -391,16 +501,27 @@ export function conformanceChecks(tolerance = ATTENTION_RELATIVE_TOLERANCE): Che
 }
 
 /** Runs every check against `backend`; a failing case is recorded, never stops the run. */
-export async function runChecks(backend: BackendPlugin, checks: readonly Check[]): Promise<CheckResult[]> {
+export async function runChecks(
+  backend: BackendPlugin,
+  checks: readonly Check[],
+): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   for (const check of checks) {
     try {
       const outcome = await check.run(backend);
-      const { error, exact } = typeof outcome === 'number' ? { error: outcome, exact: true } : outcome;
+      const { error, exact } =
+        typeof outcome === 'number' ? { error: outcome, exact: true } : outcome;
       out.push({ name: check.name, area: check.area, pass: true, exact, maxError: error });
     } catch (error) {
       const maxError = error instanceof CheckFailure ? error.maxError : Number.NaN;
-      out.push({ name: check.name, area: check.area, pass: false, exact: false, maxError, detail: String(error) });
+      out.push({
+        name: check.name,
+        area: check.area,
+        pass: false,
+        exact: false,
+        maxError,
+        detail: String(error),
+      });
     }
   }
   return out;

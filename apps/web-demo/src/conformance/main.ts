@@ -26,7 +26,11 @@ async function adapterName(): Promise<string> {
 
 async function main(): Promise<ConformanceReport> {
   if (navigator.gpu === undefined) {
-    return { status: 'no-webgpu', reason: 'navigator.gpu is undefined in this browser', results: [] };
+    return {
+      status: 'no-webgpu',
+      reason: 'navigator.gpu is undefined in this browser',
+      results: [],
+    };
   }
   const backend = createWebgpuBackend();
   try {
@@ -44,7 +48,13 @@ async function main(): Promise<ConformanceReport> {
 
 const out = document.getElementById('out')!;
 main()
-  .catch((error: unknown): ConformanceReport => ({ status: 'error', reason: describeError(error), results: [] }))
+  .catch(
+    (error: unknown): ConformanceReport => ({
+      status: 'error',
+      reason: describeError(error),
+      results: [],
+    }),
+  )
   .then((report) => {
     window.__skvqConformance = report;
     const failed = report.results.filter((r) => !r.pass).length;

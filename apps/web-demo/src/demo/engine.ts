@@ -53,7 +53,10 @@ export function loadModel(model: Uint8Array, tokenizer: Uint8Array): Promise<Lla
 
 /** Parses a calibration JSON file for this model: another model's artifact is rejected. */
 export function parseCalibrationFor(model: LlamaModel, json: string): CalibrationArtifact {
-  return parseCalibration(json, { geometry: model.geometry, fingerprint: model.identity.fingerprint });
+  return parseCalibration(json, {
+    geometry: model.geometry,
+    fingerprint: model.identity.fingerprint,
+  });
 }
 
 /**
@@ -82,9 +85,16 @@ export async function calibrateOnTheFly(
     if (tokens >= DEMO_CALIBRATION_TOKENS) break;
     const ids = tokenizer.encode(story);
     const n = Math.min(ids.length, model.config.contextLength, DEMO_CALIBRATION_TOKENS - tokens);
-    const cache = createDenseCache({ geometry: model.geometry, precision: 'fp32', backend: cpuBackend });
+    const cache = createDenseCache({
+      geometry: model.geometry,
+      precision: 'fp32',
+      backend: cpuBackend,
+    });
     const batches: CalibrationBatch[] = [];
-    await model.forward(ids.subarray(0, n), cache, { logits: 'none', onActivations: (b) => batches.push(b) });
+    await model.forward(ids.subarray(0, n), cache, {
+      logits: 'none',
+      onActivations: (b) => batches.push(b),
+    });
     for (const b of batches) session.observe(b);
     tokens += n;
   }
@@ -100,9 +110,15 @@ export function cacheFactory(
   calibration: CalibrationArtifact | undefined,
 ): () => KvCache {
   const geometry = model.geometry;
-  if (settings.method === 'fp32') return () => createDenseCache({ geometry, precision: 'fp32', backend });
+  if (settings.method === 'fp32')
+    return () => createDenseCache({ geometry, precision: 'fp32', backend });
   const quantizer = registry.get('quantizer', settings.method);
-  const stream = (bits: DemoSettings['keyBits']) => ({ quantizer, bits, meta: DEMO_META, groupSize: settings.groupSize });
+  const stream = (bits: DemoSettings['keyBits']) => ({
+    quantizer,
+    bits,
+    meta: DEMO_META,
+    groupSize: settings.groupSize,
+  });
   return () =>
     createQuantizedCache({
       geometry,
@@ -120,7 +136,11 @@ export function cacheFactory(
 }
 
 /** Perplexity of `ids` (BOS first) under a cache factory: the quality of what was generated. */
-export async function textPerplexity(model: LlamaModel, ids: Int32Array, cache: () => KvCache): Promise<number> {
+export async function textPerplexity(
+  model: LlamaModel,
+  ids: Int32Array,
+  cache: () => KvCache,
+): Promise<number> {
   const result = await perplexity(model, [ids], { cache });
   return result.ppl;
 }

@@ -19,7 +19,12 @@ const CHART_W = 360;
 const CHART_H = 160;
 const PAD = 32;
 
-function polyline(points: readonly MemoryPoint[], pick: (p: MemoryPoint) => number, maxX: number, maxY: number): string {
+function polyline(
+  points: readonly MemoryPoint[],
+  pick: (p: MemoryPoint) => number,
+  maxX: number,
+  maxY: number,
+): string {
   return points
     .map((p) => {
       const x = PAD + ((CHART_W - 2 * PAD) * p.tokens) / maxX;

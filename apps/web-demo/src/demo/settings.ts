@@ -36,7 +36,10 @@ function parseBitsField(raw: string, field: string, allowed: readonly BitWidth[]
 function parseCount(raw: string, field: string, min: number, max: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new SkvqError('INVALID_ARGUMENT', `${field} is ${raw}; expected an integer ${min}..${max}`);
+    throw new SkvqError(
+      'INVALID_ARGUMENT',
+      `${field} is ${raw}; expected an integer ${min}..${max}`,
+    );
   }
   return n;
 }
