@@ -37,5 +37,5 @@ export function renderCsv(
     const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : v;
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
-  return [headers, ...rows].map((r) => r.map(cell).join(',')).join('\n') + '\n';
+  return `${[headers, ...rows].map((r) => r.map(cell).join(',')).join('\n')}\n`;
 }
