@@ -1,16 +1,8 @@
+import { mulberry32 } from '@skvq/core';
 import { fail } from './errors.js';
 
-/** Deterministic PRNG (mulberry32) so a seed reproduces a sampled continuation. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
+export const createRng: (seed: number) => () => number = mulberry32;
 
 /** Index of the largest logit (first one on ties, as run.c's argmax). */
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {

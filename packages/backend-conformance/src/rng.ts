@@ -1,19 +1,12 @@
+import { mulberry32 } from '@skvq/core';
 /**
  * Seeded randomness for reproducible conformance data (mulberry32: tiny, fast, and the
  * same sequence in every JavaScript engine, so a failing case can be replayed anywhere).
  */
 export type Rng = () => number;
 
-export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
+export const createRng: (seed: number) => () => number = mulberry32;
 
 /** A standard normal sample (Box-Muller). */
 export function randomNormal(rng: Rng): number {

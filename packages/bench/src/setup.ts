@@ -6,6 +6,7 @@ import {
   type CalibrationArtifact,
   type KvGeometry,
   kvHidden,
+  mulberry32,
 } from '@skvq/core';
 import { slidingWindowPolicy } from '@skvq/policy-sliding-window';
 import { groupClipQuantizer } from '@skvq/quantizer-group-clip';
@@ -28,17 +29,8 @@ export const ALPHA = 0.95;
 /** Prefill chunk of the fills. */
 export const CHUNK = 4096;
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** Random activations in [-1, 1) with a few 8x outlier channels (like real keys). */
 export function randomTokens(count: number, channels: number, seed: number): Float32Array {

@@ -6,6 +6,7 @@ export * from './geometry.js';
 export * from './kernels.js';
 export * from './layout.js';
 export * from './plugins.js';
+export * from './random.js';
 export * from './registry.js';
 export * from './rope.js';
 export * from './tensor.js';

@@ -3,6 +3,7 @@ import {
   contiguousGroupOffsets,
   type MetaFormat,
   metaBytesPerUnit,
+  mulberry32,
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
@@ -26,17 +27,8 @@ export function tokenLayout(
   };
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 export function randomTokens(count: number, channels: number, seed: number, spread = 4) {
   const r = rng(seed);

@@ -12,6 +12,7 @@ import {
   type KvSegment,
   kvHidden,
   metaBytesPerUnit,
+  mulberry32,
   queryHidden,
   ropeInverseFrequencies,
   rowCodeBytes,
@@ -239,17 +240,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) so tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
+export const rng: (seed: number) => () => number = mulberry32;
 
 /** Gaussian-ish random floats [n] (sum of uniforms), with a few outlier channels. */
 export function randomActivations(n: number, seed: number, channels = 0): Float32Array {
