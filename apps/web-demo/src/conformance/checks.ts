@@ -46,22 +46,11 @@ const BLOCK_TOKENS = 4;
 const METAS: readonly MetaFormat[] = SUPPORTED_META_FORMATS;
 const BITS: readonly BitWidth[] = SUPPORTED_BITS;
 
-/**
- * fp32 metadata (scale, zero) is the one place the GPU may differ from the reference:
- * WGSL allows x / y within 2.5 ulp (WGSL spec, "Floating Point Accuracy"), and SwiftShader's
- * division is not correctly rounded, so an fp32 scale = (hi - lo) / maxq can be 1 ulp off
- * (measured: 1 ulp, never more). fp16 / fp8 metadata round that away and stay bit exact, and
- * the codes must be bit exact in every case. Integer ulps: 2.5 rounded up.
- */
-export const FP32_META_ULP_TOLERANCE = 3;
-
 /** One case's outcome, as the page reports it on window. */
 export interface CheckResult {
   name: string;
   area: string;
   pass: boolean;
-  /** False when it passed only within FP32_META_ULP_TOLERANCE (bit exact cases: true). */
-  exact: boolean;
   /** Largest error seen: relative error (attention) or index of the first differing byte (-1 = none). */
   maxError: number;
   detail?: string;
@@ -71,13 +60,7 @@ export interface Check {
   name: string;
   area: string;
   /** Resolves to the measured error; throws (any error) when the case fails. */
-  run: (backend: BackendPlugin) => Promise<number | Outcome>;
-}
-
-/** A quantize case's outcome: bit exact, or fp32 metadata within `ulps`. */
-interface Outcome {
-  error: number;
-  exact: boolean;
+  run: (backend: BackendPlugin) => Promise<number>;
 }
 
 class CheckFailure extends Error {
@@ -123,49 +106,19 @@ function requireSame(
   return at;
 }
 
-/** Orders float32 bit patterns as integers, so that neighbouring floats differ by 1. */
-function orderedBits(bits: number): number {
-  return bits < 0 ? -0x80000000 - bits : bits;
-}
-
 /**
- * fp32 metadata from `offset`: bytes before it identical, each little-endian float32 word
- * within FP32_META_ULP_TOLERANCE ulps, a trailing partial word identical. Returns the worst ulps.
+ * Codes and metadata bytes, both bit exact for every metadata format: the WebGPU kernels
+ * divide with a correctly rounded division (backend-webgpu src/wgsl/division.ts), so even
+ * fp32 scales equal the reference's on a GPU whose `/` is not correctly rounded.
  */
-function requireFp32MetaClose(got: Uint8Array, want: Uint8Array, offset: number): number {
-  requireSame(got.subarray(0, offset), want.subarray(0, offset), 'meta before its offset');
-  const g = new DataView(got.buffer, got.byteOffset, got.byteLength);
-  const w = new DataView(want.buffer, want.byteOffset, want.byteLength);
-  let worst = 0;
-  let at = offset;
-  for (; at + 4 <= got.length; at += 4) {
-    const ulps = Math.abs(orderedBits(g.getInt32(at, true)) - orderedBits(w.getInt32(at, true)));
-    if (!(ulps <= FP32_META_ULP_TOLERANCE)) {
-      throw new CheckFailure(
-        `fp32 meta at byte ${at}: ${g.getFloat32(at, true)} vs reference ${w.getFloat32(at, true)} (${ulps} ulps > ${FP32_META_ULP_TOLERANCE})`,
-        ulps,
-      );
-    }
-    worst = Math.max(worst, ulps);
-  }
-  requireSame(got.subarray(at), want.subarray(at), 'meta tail');
-  return worst;
-}
-
-/** Codes always bit exact; metadata bit exact, or for fp32 within the division tolerance. */
 function compareQuantized(
-  meta: MetaFormat,
   codes: Uint8Array,
   wantCodes: Uint8Array,
   metaBytes: Uint8Array,
   wantMeta: Uint8Array,
-  metaOffset: number,
-): Outcome {
+): number {
   requireSame(codes, wantCodes, 'codes');
-  if (meta === 'fp32' && firstDifference(metaBytes, wantMeta) !== -1) {
-    return { error: requireFp32MetaClose(metaBytes, wantMeta, metaOffset), exact: false };
-  }
-  return { error: requireSame(metaBytes, wantMeta, 'meta'), exact: true };
+  return requireSame(metaBytes, wantMeta, 'meta');
 }
 
 function attrsOf(c: AttentionCase): AttentionAttrs {
@@ -244,7 +197,7 @@ function quantizeTokensChecks(): Check[] {
           meta: metaBytes,
           metaOffset,
         });
-        return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
+        return compareQuantized(codes, wantCodes, metaBytes, wantMeta);
       },
     })),
   );
@@ -276,7 +229,7 @@ function quantizeBlockChecks(): Check[] {
           backend,
           'quantizeBlock',
         )({ layout, x, codes, codesOffset, meta: metaBytes, metaOffset });
-        return compareQuantized(meta, codes, wantCodes, metaBytes, wantMeta, metaOffset);
+        return compareQuantized(codes, wantCodes, metaBytes, wantMeta);
       },
     })),
   );
@@ -508,17 +461,14 @@ export async function runChecks(
   const out: CheckResult[] = [];
   for (const check of checks) {
     try {
-      const outcome = await check.run(backend);
-      const { error, exact } =
-        typeof outcome === 'number' ? { error: outcome, exact: true } : outcome;
-      out.push({ name: check.name, area: check.area, pass: true, exact, maxError: error });
+      const maxError = await check.run(backend);
+      out.push({ name: check.name, area: check.area, pass: true, maxError });
     } catch (error) {
       const maxError = error instanceof CheckFailure ? error.maxError : Number.NaN;
       out.push({
         name: check.name,
         area: check.area,
         pass: false,
-        exact: false,
         maxError,
         detail: String(error),
       });

@@ -8,6 +8,7 @@ import {
 } from '@skvq/core';
 import { META_MAX, SCALE_FLOOR } from '@skvq/quantizer-group-clip';
 import { packWordWgsl } from './codes.js';
+import { divisionWgsl } from './division.js';
 import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl } from './minifloat.js';
 
 /**
@@ -15,7 +16,9 @@ import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl } from './minifloat.js';
  * 1. `params`: one invocation per unit (token-group: a (token, group); channel-block: a
  *    channel over the block) finds min/max (gathered through `perm`), then the stored zero
  *    (rounded toward -Inf) and scale (toward +Inf, computed from the stored zero) exactly as
- *    quantParams() in @skvq/quantizer-group-clip, float32 throughout.
+ *    quantParams() in @skvq/quantizer-group-clip, float32 throughout. Both divisions of the
+ *    quantizer (the scale, and each code's (x - zero) / scale) use divRn (division.ts):
+ *    correctly rounded like the reference's, where WGSL's `/` may be 2.5 ulp off.
  * 2. `pack`: one invocation per u32 word of a staging buffer laid out per token row
  *    (token-group: [code words | meta words | status]; channel-block: every row's code
  *    words, then the block's meta words, then status), so no two invocations write the
@@ -94,6 +97,7 @@ export function paramsWgsl(s: QuantizeShape): string {
   }`;
   return /* wgsl */ `${bindings(false)}
 ${metaCodecWgsl(s.meta)}
+${divisionWgsl()}
 
 // Beyond the format's largest finite value the reference throws (never saturates).
 fn store(v: f32, toCeil: bool) -> u32 {
@@ -112,7 +116,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   let zbits = store(lo, false);
   var zero = 0.0;
   if (zbits != ${ENCODE_OVERFLOW}u) { zero = metaDec(zbits); }
-  let raw = max((hi - zero) / ${maxQ(s.bits)}.0, ${f32Literal(SCALE_FLOOR)});
+  let raw = max(divRn(hi - zero, ${maxQ(s.bits)}.0), ${f32Literal(SCALE_FLOOR)});
   let sbits = store(raw, true);
   var scale = 1.0;
   if (sbits != ${ENCODE_OVERFLOW}u) { scale = metaDec(sbits); }
@@ -157,12 +161,13 @@ export function packWgsl(s: QuantizeShape, rowBytes: number, metaBytes: number):
   _ = aux[0];`;
   return /* wgsl */ `${bindings(true)}
 var<private> curT: u32;
+${divisionWgsl()}
 
 fn codeAt(j: u32) -> u32 {
   ${codeAt}
   let scale = bitcast<f32>(params[4u * unit]);
   let zero = bitcast<f32>(params[4u * unit + 1u]);
-  let q = (v - zero) / scale;
+  let q = divRn(v - zero, scale);
   return u32(floor(clamp(q, 0.0, ${maxQ(s.bits)}.0) + 0.5));
 }
 ${packWordWgsl(s.bits)}
