@@ -12,7 +12,16 @@ export { quantizeTokensFast } from './fast-quantize.js';
 export { fp16Table } from './fp16-table.js';
 export { FUSED_CHUNK_TOKENS } from './fused-decode.js';
 export { fastKernels, referenceKernels } from './kernels.js';
+export { type LayoutPlan, layoutPlan } from './layout-plan.js';
+export { decodeMetaRun, fp8Table } from './meta-decode.js';
 export { attendDecodeReference, attendPrefillReference } from './reference-attention.js';
-export { dequantizeReference } from './reference-rows.js';
-export { ROPE_TABLE_STEP } from './rope-tables.js';
+export { checkDequantizeInputs, dequantizeReference } from './reference-rows.js';
+export { ROPE_TABLE_STEP, type RopeTable, ropeTable, rotateRow } from './rope-tables.js';
+export {
+  type CheckedAttrs,
+  checkAttention,
+  checkAttrs,
+  checkPosition,
+  checkPrefillRange,
+} from './validate-attention.js';
 export { setFusedWasmEnabled } from './wasm-module.js';

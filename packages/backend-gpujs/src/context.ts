@@ -1,0 +1,141 @@
+import { describeError, SkvqError } from '@skvq/core';
+import {
+  type GpujsInstance,
+  type GpujsKernelFunction,
+  type GpujsMode,
+  type GpujsModule,
+  modeOfKernel,
+} from './modes.js';
+
+/** A kernel to compile: its JavaScript source (gpu.js's subset), output and constants. */
+export interface KernelSpec {
+  /** Cache key: the same key must always mean the same source, output and constants. */
+  key: string;
+  source: string;
+  output: readonly number[];
+  constants: Record<string, number>;
+  /** Largest dynamic loop bound inside the kernel (gpu.js's loopMaxIterations). */
+  loopMax?: number;
+  /** Keep the result on the device (a texture the next kernel reads). */
+  pipeline?: boolean;
+}
+
+/** Something gpu.js returned: an array (nested per output dimension) or a texture. */
+export type KernelResult = unknown;
+
+/**
+ * One gpu.js `GPU` instance, the mode its kernels really run in, and the compiled kernels
+ * (gpu.js compiles a shader per kernel; recompiling per call would cost milliseconds).
+ * Every kernel's mode is checked after it first runs: gpu.js may fall back to its CPU
+ * kernel when a shader fails to build, and a backend that claims a GPU must not hide that.
+ */
+export class GpujsContext {
+  private readonly kernels = new Map<string, GpujsKernelFunction>();
+  private checked = new Set<string>();
+
+  constructor(
+    readonly module: GpujsModule,
+    readonly gpu: GpujsInstance,
+    readonly mode: GpujsMode,
+    readonly name: string,
+  ) {}
+
+  /** Runs a kernel (compiled on first use) and returns what gpu.js returned. */
+  run(spec: KernelSpec, args: readonly unknown[]): KernelResult {
+    let fn = this.kernels.get(spec.key);
+    if (fn === undefined) {
+      fn = this.compile(spec);
+      this.kernels.set(spec.key, fn);
+    }
+    let result: unknown;
+    try {
+      result = fn(...args);
+    } catch (error) {
+      throw new SkvqError(
+        'BACKEND_DEVICE_ERROR',
+        `backend "${this.name}" (gpu.js ${this.mode}): kernel ${spec.key} failed: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    if (!this.checked.has(spec.key)) {
+      const ran = modeOfKernel(this.module, fn);
+      if (ran !== this.mode) {
+        throw new SkvqError(
+          'BACKEND_DEVICE_ERROR',
+          `backend "${this.name}": kernel ${spec.key} ran in gpu.js mode ${ran}, not ${this.mode} (gpu.js fell back)`,
+        );
+      }
+      this.checked.add(spec.key);
+    }
+    return result;
+  }
+
+  private compile(spec: KernelSpec): GpujsKernelFunction {
+    try {
+      return this.gpu.createKernel(spec.source, {
+        output: [...spec.output],
+        constants: spec.constants,
+        // Inputs change size from call to call (the cache grows); outputs are fixed per key.
+        dynamicArguments: true,
+        // Full float32 everywhere: highp in GLSL, float32 textures in and out.
+        precision: 'single',
+        tactic: 'precision',
+        pipeline: spec.pipeline === true,
+        loopMaxIterations: Math.max(1000, spec.loopMax ?? 0),
+      });
+    } catch (error) {
+      throw new SkvqError(
+        'BACKEND_DEVICE_ERROR',
+        `backend "${this.name}" (gpu.js ${this.mode}): kernel ${spec.key} did not compile: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Kernels compiled so far (tests and benchmarks). */
+  get compiledKernels(): number {
+    return this.kernels.size;
+  }
+
+  dispose(): void {
+    for (const fn of this.kernels.values()) {
+      try {
+        fn.destroy?.();
+      } catch {
+        // A kernel whose context is already gone has nothing left to free.
+      }
+    }
+    this.kernels.clear();
+    this.checked.clear();
+    void this.gpu.destroy();
+  }
+}
+
+/**
+ * Flattens what a kernel returned into one Float32Array in output order (x fastest).
+ * gpu.js returns a Float32Array (1D), arrays of them (2D, 3D), or a texture (pipeline).
+ */
+export function flatten(result: KernelResult, size: number): Float32Array {
+  let value = result as { toArray?: () => unknown };
+  if (typeof value?.toArray === 'function') value = value.toArray() as typeof value;
+  const out = new Float32Array(size);
+  let at = 0;
+  const walk = (v: unknown): void => {
+    if (v instanceof Float32Array) {
+      out.set(v.subarray(0, Math.min(v.length, size - at)), at);
+      at += v.length;
+    } else if (Array.isArray(v)) {
+      for (const item of v) walk(item);
+    } else {
+      throw new SkvqError('BACKEND_DEVICE_ERROR', `gpu.js returned ${typeof v}; expected arrays`);
+    }
+  };
+  walk(value);
+  if (at < size) {
+    throw new SkvqError(
+      'BACKEND_DEVICE_ERROR',
+      `gpu.js returned ${at} values; the kernel's output has ${size}`,
+    );
+  }
+  return out;
+}

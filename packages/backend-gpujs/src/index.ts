@@ -1,0 +1,25 @@
+export { attendDecodeGpujs, attendPrefillGpujs } from './attention.js';
+export { createGpujsBackend, type GpujsBackend, type GpujsBackendOptions } from './backend.js';
+export {
+  ATTENTION_CHUNK,
+  GPUJS_BACKEND_NAME,
+  GPUJS_PRIORITY,
+  MAX_SLICE_TOKENS,
+  QUANT_BOUNDARY_MARGIN,
+} from './constants.js';
+export { GpujsContext, type KernelSpec } from './context.js';
+export { dequantizeGpujs } from './dequantize.js';
+export {
+  GPUJS_MODES,
+  type GpujsInstance,
+  type GpujsKernelFunction,
+  type GpujsMode,
+  type GpujsModule,
+  type GpujsRequestedMode,
+  modeOfKernel,
+} from './modes.js';
+export {
+  quantizeBlockGpujs,
+  quantizeTokensGpujs,
+  setQuantBoundaryMarginForTests,
+} from './quantize.js';

@@ -1,0 +1,16 @@
+import { describeBackend } from '@skvq/backend-conformance';
+import { createGpujsBackend } from '../src/index.js';
+import { probeMode } from './helpers.js';
+
+// The shared suite in each gpu.js mode Node offers. Each backend is created with
+// `require: mode`, so a run that silently became gpu.js's CPU fallback fails init instead
+// of passing as "headlessgl". CPU mode is always available; headless-gl needs the `gl`
+// build and an X display (Xvfb), both of which CI provides (ciMustRun).
+for (const mode of ['cpu', 'headlessgl'] as const) {
+  const probe = await probeMode(mode);
+  await probe.backend?.dispose();
+  console.info(`gpujs conformance, mode ${mode}: ${probe.reason}`);
+  describeBackend(`gpujs (mode ${mode})`, () => createGpujsBackend({ mode, require: mode }), {
+    skip: probe.backend === undefined ? { reason: probe.reason, ciMustRun: true } : false,
+  });
+}

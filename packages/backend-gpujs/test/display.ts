@@ -1,0 +1,31 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/**
+ * headless-gl needs an X display. When none is set and Xvfb is installed, start one for
+ * this test process (killed when it exits), so `pnpm test` covers headless-gl anywhere
+ * Xvfb exists. Returns why there is no display otherwise.
+ */
+export async function ensureDisplay(): Promise<{ ok: boolean; reason: string }> {
+  if (process.env.DISPLAY) return { ok: true, reason: `DISPLAY=${process.env.DISPLAY}` };
+  const xvfb = ['/usr/bin/Xvfb', '/usr/local/bin/Xvfb'].find((p) => existsSync(p));
+  if (xvfb === undefined)
+    return { ok: false, reason: 'no DISPLAY and no Xvfb (apt-get install xvfb)' };
+  for (let n = 90 + (process.pid % 500); n < 1100; n += 7) {
+    if (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) continue;
+    const child = spawn(xvfb, [`:${n}`, '-screen', '0', '64x64x24', '-nolisten', 'tcp'], {
+      stdio: 'ignore',
+    });
+    process.on('exit', () => child.kill());
+    for (let i = 0; i < 100; i++) {
+      if (existsSync(`/tmp/.X11-unix/X${n}`)) {
+        process.env.DISPLAY = `:${n}`;
+        return { ok: true, reason: `started Xvfb :${n}` };
+      }
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill();
+  }
+  return { ok: false, reason: 'Xvfb did not start' };
+}
