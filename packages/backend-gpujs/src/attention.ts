@@ -23,7 +23,6 @@ import {
   MAX_PREFILL_ROWS,
   MAX_SCORE_CELLS,
   MAX_SLICE_FLOATS,
-  MAX_SLICE_TOKENS,
 } from './constants.js';
 import { flatten, type GpujsContext } from './context.js';
 import { ropeSlice } from './rope-slice.js';
@@ -95,7 +94,7 @@ interface RowBatch {
 
 /**
  * Attention of `rows` query rows at positions firstPosition.. over both streams: the
- * context runs in slices of at most MAX_SLICE_TOKENS positions; per slice the scores
+ * context runs in slices of at most ctx.maxSliceTokens positions; per slice the scores
  * kernel writes one score per (position, row x head) into a device texture and the chunk
  * kernel reduces chunks of ATTENTION_CHUNK positions into softmax partials that are read
  * back and merged on the host. Keys and values are read from their packed codes inside
@@ -157,7 +156,7 @@ function attendGpujs(
     const sliceTokens = Math.max(
       ATTENTION_CHUNK,
       Math.min(
-        MAX_SLICE_TOKENS,
+        ctx.maxSliceTokens,
         pow2Ceil(visible),
         pow2Floor(MAX_SCORE_CELLS / heads),
         pow2Floor(MAX_SLICE_FLOATS / perToken),

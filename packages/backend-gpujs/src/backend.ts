@@ -1,6 +1,11 @@
 import { type BackendPlugin, describeError, type Kernels, SkvqError } from '@skvq/core';
 import { attendDecodeGpujs, attendPrefillGpujs } from './attention.js';
-import { GPUJS_BACKEND_NAME, GPUJS_PRIORITY } from './constants.js';
+import {
+  ATTENTION_CHUNK,
+  GPUJS_BACKEND_NAME,
+  GPUJS_PRIORITY,
+  MAX_SLICE_TOKENS,
+} from './constants.js';
 import { flatten, GpujsContext } from './context.js';
 import { dequantizeGpujs } from './dequantize.js';
 import {
@@ -28,6 +33,11 @@ export interface GpujsBackendOptions {
   require?: GpujsMode | readonly GpujsMode[];
   /** Extra settings for `new GPU(...)` (a canvas or WebGL context in a page). */
   gpuSettings?: Record<string, unknown>;
+  /**
+   * Most key positions one attention pass covers (a power of two from ATTENTION_CHUNK up;
+   * default MAX_SLICE_TOKENS). Lower it for devices with small texture limits.
+   */
+  maxSliceTokens?: number;
   /** Registry name (default 'gpujs'). */
   name?: string;
   /** Registry priority (default GPUJS_PRIORITY: below WebGPU, above the CPU backends). */
@@ -35,6 +45,8 @@ export interface GpujsBackendOptions {
 }
 
 export interface GpujsBackend extends BackendPlugin {
+  init(): Promise<void>;
+  dispose(): void;
   /** The gpu.js mode the kernels actually run in; throws before init(). */
   mode(): GpujsMode;
   /** The context after init() (tests, benchmarks). */
@@ -76,6 +88,17 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
         ? [options.require]
         : [...options.require];
   checkModeOptions(options.mode, required, `backend "${name}"`);
+  const maxSliceTokens = options.maxSliceTokens ?? MAX_SLICE_TOKENS;
+  if (
+    !Number.isInteger(Math.log2(maxSliceTokens)) ||
+    maxSliceTokens < ATTENTION_CHUNK ||
+    maxSliceTokens > 1 << 20
+  ) {
+    throw new SkvqError(
+      'UNSUPPORTED_OPTION',
+      `backend "${name}": maxSliceTokens ${String(maxSliceTokens)} must be a power of two in ${ATTENTION_CHUNK}..${1 << 20}`,
+    );
+  }
   let ctx: GpujsContext | undefined;
   const context = (): GpujsContext => {
     if (ctx === undefined) {
@@ -148,7 +171,7 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
           { details: { mode, required } },
         );
       }
-      ctx = new GpujsContext(module, gpu, mode, name);
+      ctx = new GpujsContext(module, gpu, mode, name, maxSliceTokens);
     },
     dispose() {
       ctx?.dispose();

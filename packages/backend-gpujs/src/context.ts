@@ -1,4 +1,5 @@
 import { describeError, SkvqError } from '@skvq/core';
+import { MAX_SLICE_TOKENS } from './constants.js';
 import {
   type GpujsInstance,
   type GpujsKernelFunction,
@@ -38,6 +39,8 @@ export class GpujsContext {
     readonly gpu: GpujsInstance,
     readonly mode: GpujsMode,
     readonly name: string,
+    /** Most key positions per attention pass (a power of two, >= ATTENTION_CHUNK). */
+    readonly maxSliceTokens: number = MAX_SLICE_TOKENS,
   ) {}
 
   /** Runs a kernel (compiled on first use) and returns what gpu.js returned. */

@@ -9,7 +9,7 @@ import {
   tokensPerMetaUnit,
 } from '@skvq/core';
 import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
-import { MAX_SLICE_FLOATS, MAX_SLICE_TOKENS } from './constants.js';
+import { MAX_SLICE_FLOATS } from './constants.js';
 import { flatten, type GpujsContext } from './context.js';
 import { dequantizeSource } from './sources/dequantize.js';
 import { buildSlice } from './stream-slice.js';
@@ -47,7 +47,7 @@ export function dequantizeGpujs(ctx: GpujsContext, inputs: DequantizeInputs): Fl
   };
   const perPass = Math.max(
     1,
-    Math.min(MAX_SLICE_TOKENS, 2 ** Math.floor(Math.log2(MAX_SLICE_FLOATS / (3 * C)))),
+    Math.min(ctx.maxSliceTokens, 2 ** Math.floor(Math.log2(MAX_SLICE_FLOATS / (3 * C)))),
   );
   for (let done = 0; done < count; done += perPass) {
     const n = Math.min(perPass, count - done);

@@ -8,7 +8,7 @@ import { probeMode } from './helpers.js';
 // build and an X display (Xvfb), both of which CI provides (ciMustRun).
 for (const mode of ['cpu', 'headlessgl'] as const) {
   const probe = await probeMode(mode);
-  await probe.backend?.dispose();
+  await probe.backend?.dispose?.();
   console.info(`gpujs conformance, mode ${mode}: ${probe.reason}`);
   describeBackend(`gpujs (mode ${mode})`, () => createGpujsBackend({ mode, require: mode }), {
     skip: probe.backend === undefined ? { reason: probe.reason, ciMustRun: true } : false,

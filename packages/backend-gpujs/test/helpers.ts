@@ -19,7 +19,7 @@ export async function probeMode(mode: GpujsMode): Promise<ModeProbe> {
   }
   const backend = createGpujsBackend({ mode, require: mode });
   try {
-    await backend.init();
+    await backend.init?.();
     return { mode, backend, reason: `gpu.js runs in mode ${backend.mode()}` };
   } catch (error) {
     return { mode, reason: describeError(error) };
