@@ -6,7 +6,10 @@ set -euo pipefail
 # libegl-dev provides the unversioned libEGL.so that dawn.node opens.
 # chromium + fonts: the web demo's end-to-end test and WebGPU conformance in headless Chromium
 # (SwiftShader), driven by playwright-core with the system browser.
-PACKAGES=(libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core fonts-liberation)
+# libxi-dev, libxext-dev, libx11-dev, libgl-dev: headless-gl (`gl`, gpu.js's Node GPU mode)
+# builds from source with node-gyp; xvfb + xauth give it the X display it runs under.
+PACKAGES=(libegl1 libegl-dev libegl-mesa0 libgl1-mesa-dri libgles2 chromium fonts-dejavu-core fonts-liberation
+  libxi-dev libxext-dev libx11-dev libgl-dev xvfb xauth)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

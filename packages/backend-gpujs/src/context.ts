@@ -33,6 +33,11 @@ export type KernelResult = unknown;
 export class GpujsContext {
   private readonly kernels = new Map<string, GpujsKernelFunction>();
   private checked = new Set<string>();
+  /**
+   * Quantized rows the host recomputed because a value lay within the boundary margin
+   * (quantize.ts); tests check that path runs, benchmarks report how rare it is.
+   */
+  exactRowRecomputes = 0;
 
   constructor(
     readonly module: GpujsModule,

@@ -203,8 +203,10 @@ function quantizeOnDevice(
       if (v >= 256) flagged = true;
       codes[t * rowBytes + b] = v % 256;
     }
-    if (flagged)
+    if (flagged) {
+      ctx.exactRowRecomputes++;
       exactRow(plan, x, t, params, scratch, codes.subarray(t * rowBytes, (t + 1) * rowBytes));
+    }
   }
   return { codes, params };
 }

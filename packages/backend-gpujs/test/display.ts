@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 
 /**
  * headless-gl needs an X display. When none is set and Xvfb is installed, start one for
- * this test process (killed when it exits), so `pnpm test` covers headless-gl anywhere
+ * this test process (stopped once the process is gone), so `pnpm test` covers headless-gl anywhere
  * Xvfb exists. Returns why there is no display otherwise.
  */
 export async function ensureDisplay(): Promise<{ ok: boolean; reason: string }> {
@@ -13,10 +13,11 @@ export async function ensureDisplay(): Promise<{ ok: boolean; reason: string }> 
     return { ok: false, reason: 'no DISPLAY and no Xvfb (apt-get install xvfb)' };
   for (let n = 90 + (process.pid % 500); n < 1100; n += 7) {
     if (existsSync(`/tmp/.X11-unix/X${n}`) || existsSync(`/tmp/.X${n}-lock`)) continue;
-    const child = spawn(xvfb, [`:${n}`, '-screen', '0', '64x64x24', '-nolisten', 'tcp'], {
-      stdio: 'ignore',
-    });
-    process.on('exit', () => child.kill());
+    // A shell watchdog stops this Xvfb once the test process is gone, however it ends
+    // (vitest may kill its workers without an 'exit' event).
+    const script = `${xvfb} :${n} -screen 0 64x64x24 -nolisten tcp & x=$!; while kill -0 ${process.pid} 2>/dev/null && kill -0 $x 2>/dev/null; do sleep 1; done; kill $x 2>/dev/null`;
+    const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+    child.unref();
     for (let i = 0; i < 100; i++) {
       if (existsSync(`/tmp/.X11-unix/X${n}`)) {
         process.env.DISPLAY = `:${n}`;
@@ -25,7 +26,6 @@ export async function ensureDisplay(): Promise<{ ok: boolean; reason: string }> 
       if (child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    child.kill();
   }
   return { ok: false, reason: 'Xvfb did not start' };
 }

@@ -1,0 +1,152 @@
+import { cpuBackend } from '@skvq/backend-cpu';
+import {
+  type AttentionAttrs,
+  type BackendPlugin,
+  contiguousGroupOffsets,
+  type KvGeometry,
+  type KvSegment,
+  metaBytesPerUnit,
+  rowCodeBytes,
+  type TokenGroupLayout,
+} from '@skvq/core';
+import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { bench, describe } from 'vitest';
+import type { GpujsMode } from '../src/index.js';
+import { probeMode } from '../test/helpers.js';
+
+/**
+ * One decode step of a Llama-2-7B layer (32 query heads = 32 KV heads, head dim 128): fused
+ * attention over SKVQ pages (K 2 bits, V ternary, fp8 meta, groups of 128 over a permuted
+ * order, keys pre-RoPE) + 5 fp32 sinks + a 128-token fp32 window, on every gpu.js mode Node
+ * offers here against the CPU backend (`cpu`: its fused WebAssembly SIMD kernel) on the
+ * same segments. Contestants run interleaved, REPS rounds, and the median per contestant is
+ * printed with its ratio to the CPU backend measured in the same run.
+ *
+ * Lengths: SKVQ_BENCH_LENGTHS (comma separated), default 4096,32768. Modes:
+ * SKVQ_BENCH_GPUJS_MODES, default cpu,webasm,headlessgl (headless-gl needs its gl build and Xvfb).
+ */
+const HEADS = 32;
+const HEAD_DIM = 128;
+const SINKS = 5;
+const WINDOW = 128;
+const REPS = Number.parseInt(process.env.SKVQ_BENCH_REPS ?? '3', 10);
+const LENGTHS = (process.env.SKVQ_BENCH_LENGTHS ?? '4096,32768').split(',').map(Number);
+const MODES = (process.env.SKVQ_BENCH_GPUJS_MODES ?? 'cpu,webasm,headlessgl').split(
+  ',',
+) as GpujsMode[];
+const CHANNELS = HEADS * HEAD_DIM;
+const GEOMETRY: KvGeometry = {
+  layers: 1,
+  queryHeads: HEADS,
+  kvHeads: HEADS,
+  headDim: HEAD_DIM,
+  rope: { style: 'pairwise', theta: 10000 },
+};
+const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
+
+function positions(from: number, to: number): Int32Array {
+  return Int32Array.from({ length: to - from }, (_, i) => from + i);
+}
+
+function randomRows(seed: number, rows: number): Float32Array {
+  let a = seed >>> 0;
+  const x = new Float32Array(rows * CHANNELS);
+  for (let i = 0; i < x.length; i++) {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    x[i] = a / 2 ** 31 - 1;
+  }
+  return x;
+}
+
+function stream(length: number, bits: 2 | 1.5, seed: number): KvSegment[] {
+  const layout: TokenGroupLayout = {
+    kind: 'token-group',
+    channels: CHANNELS,
+    bits,
+    meta: 'fp8e4m3',
+    perm: Uint32Array.from({ length: CHANNELS }, (_, i) => (i * 37) % CHANNELS),
+    groupOffsets: contiguousGroupOffsets(CHANNELS, 128),
+    alpha: 0.92,
+  };
+  const packed = length - SINKS - WINDOW;
+  const codes = new Uint8Array(packed * rowCodeBytes(layout));
+  const meta = new Uint8Array(packed * metaBytesPerUnit(layout));
+  for (let t = 0; t < packed; t += 1024) {
+    const n = Math.min(1024, packed - t);
+    const x = randomRows(seed + t, n);
+    quantizeTokensReference(
+      layout,
+      x,
+      n,
+      codes,
+      t * rowCodeBytes(layout),
+      meta,
+      t * metaBytesPerUnit(layout),
+    );
+  }
+  return [
+    {
+      kind: 'fp',
+      count: SINKS,
+      precision: 'fp32',
+      data: randomRows(seed + 1, SINKS),
+      positions: positions(0, SINKS),
+    },
+    {
+      kind: 'packed',
+      count: packed,
+      layout,
+      codes,
+      meta,
+      positions: positions(SINKS, SINKS + packed),
+    },
+    {
+      kind: 'fp',
+      count: WINDOW,
+      precision: 'fp32',
+      data: randomRows(seed + 2, WINDOW),
+      positions: positions(length - WINDOW, length),
+    },
+  ];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+describe('decode step, 7B layer (32 heads x 128), SKVQ K2/V1.5 pages', () => {
+  bench(
+    'gpu.js modes against the CPU backend, interleaved',
+    async () => {
+      const contestants: { name: string; backend: BackendPlugin }[] = [
+        { name: 'cpu backend (WASM SIMD)', backend: cpuBackend },
+      ];
+      for (const mode of MODES) {
+        const probe = await probeMode(mode);
+        if (probe.backend === undefined)
+          console.log(`gpujs ${mode}: not measured (${probe.reason})`);
+        else contestants.push({ name: `gpujs ${mode}`, backend: probe.backend });
+      }
+      for (const length of LENGTHS) {
+        const keys = stream(length, 2, 1);
+        const values = stream(length, 1.5, 2);
+        const q = randomRows(3, 1);
+        const inputs = { q, position: length - 1, keys, values, length };
+        const times = contestants.map(() => [] as number[]);
+        // Round 0 is an untimed warm-up (kernel compilation, table building).
+        for (let rep = 0; rep <= REPS; rep++) {
+          for (const [i, c] of contestants.entries()) {
+            const t0 = performance.now();
+            await c.backend.kernels.attendDecode?.(inputs, ATTRS);
+            if (rep > 0) times[i]?.push(performance.now() - t0);
+          }
+        }
+        const base = median(times[0] ?? []);
+        for (const [i, c] of contestants.entries()) {
+          const ms = median(times[i] ?? []);
+          console.log(`| ${length} | ${c.name} | ${ms.toFixed(1)} | ${(base / ms).toFixed(3)} |`);
+        }
+      }
+      for (const c of contestants) await c.backend.dispose?.();
+    },
+    { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 },
+  );
+});
