@@ -68,6 +68,9 @@ export default defineConfig({
     // Built files go under /static so they never shadow the shared /assets route.
     assetsDir: 'static',
     target: 'es2022',
+    // gpu.js's browser bundle (~630 kB minified) is a chunk of its own, loaded only when the
+    // gpu.js backend initialises; no chunk the page loads up front comes near this limit.
+    chunkSizeWarningLimit: 700,
     rollupOptions: {
       input: {
         main: resolve(here, 'index.html'),

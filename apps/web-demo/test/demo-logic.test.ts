@@ -1,7 +1,15 @@
-// The page's DOM-free logic: settings validation, fp16 baseline bytes, the memory chart and
-// the storage class of each position.
+// The page's DOM-free logic: settings validation, the backend choice, fp16 baseline bytes,
+// the memory chart and the storage class of each position.
+import { createGpujsBackend } from '@skvq/backend-gpujs';
 import { SkvqError } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
+import {
+  backendLabel,
+  DEMO_BACKEND_CHOICES,
+  parseBackendChoice,
+  resolveOptionsFor,
+} from '../src/demo/backend-choice.js';
+import { createDemoRegistry } from '../src/demo/engine.js';
 import { FP16_BYTES, fp16CacheBytes, memoryChartSvg } from '../src/demo/memory.js';
 import { parseSettings } from '../src/demo/settings.js';
 import { classifyPositions } from '../src/demo/token-classes.js';
@@ -48,6 +56,35 @@ describe('parseSettings', () => {
     expect(kivi.message).toContain('expected 2, 4');
     expect(error({ ...fields, window: '-1' }).code).toBe('INVALID_ARGUMENT');
     expect(error({ ...fields, groupSize: '2.5' }).message).toContain('group size');
+  });
+});
+
+describe('backend choice', () => {
+  it('offers auto and every registered backend, and rejects an unknown one', () => {
+    const registry = createDemoRegistry();
+    expect(DEMO_BACKEND_CHOICES).toEqual(['auto', ...registry.list('backend').map((b) => b.name)]);
+    expect(parseBackendChoice('gpujs')).toBe('gpujs');
+    expect(() => parseBackendChoice('webgl')).toThrow(/webgl is unknown; expected auto, webgpu/);
+    expect(resolveOptionsFor('auto')).toEqual({});
+    expect(resolveOptionsFor('cpu')).toEqual({ only: ['cpu'] });
+  });
+
+  it('resolves only the chosen backend; gpu.js without WebGL2 fails instead of falling back', async () => {
+    const registry = createDemoRegistry();
+    const cpu = await registry.resolveBackend(resolveOptionsFor('cpu'));
+    expect(backendLabel(cpu)).toBe('cpu');
+    // Node has no WebGL2: the page's gpu.js backend must refuse, naming the mode it lacks.
+    await expect(registry.resolveBackend(resolveOptionsFor('gpujs'))).rejects.toThrow(/webgl2/);
+  });
+
+  it('labels a gpu.js backend with the mode it actually runs in', async () => {
+    const gpujs = createGpujsBackend({ mode: 'cpu' });
+    await gpujs.init();
+    try {
+      expect(backendLabel(gpujs)).toBe('gpujs (cpu)');
+    } finally {
+      gpujs.dispose();
+    }
   });
 });
 

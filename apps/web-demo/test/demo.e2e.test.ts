@@ -1,6 +1,7 @@
 // End to end in headless Chromium: the demo page loads the model from the shared assets,
 // generates with SKVQ on WebGPU, shows plausible memory and quality figures, rejects a bad
-// model file and another model's calibration with the SkvqError message, and keeps working.
+// model file and another model's calibration with the SkvqError message, keeps working, and
+// generates again with the gpu.js backend chosen in its selector (WebGL2).
 import { fileURLToPath } from 'node:url';
 import { requireAsset, STORIES_MODEL } from '@skvq/test-assets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +33,7 @@ describe('web demo in headless Chromium', () => {
   }
 
   let session: Session;
-  /** The backend the page resolved: webgpu here and in CI; cpu where Chromium has no adapter. */
+  /** The backend the page resolved: webgpu here and in CI; a fallback where there is no adapter. */
   let expectedBackend = 'webgpu';
 
   beforeAll(async () => {
@@ -54,8 +55,8 @@ describe('web demo in headless Chromium', () => {
     if (state.backend !== 'webgpu') {
       const why = `the page resolved backend ${state.backend} (${state.error ?? 'no WebGPU adapter'})`;
       if (requireCiFeatures) throw new Error(`CI requires WebGPU in headless Chromium: ${why}`);
-      // The rest of the file still runs, on the CPU fallback the page resolved.
-      expectedBackend = 'cpu';
+      // The rest of the file still runs, on the fallback the page resolved.
+      expectedBackend = state.backend ?? 'cpu';
       ctx.skip(why);
     }
     await expect.poll(() => session.page.textContent('#backend')).toBe('webgpu');
@@ -191,6 +192,45 @@ describe('web demo in headless Chromium', () => {
       const s = await demoState(session);
       expect(s.error).toBeUndefined();
       expect(s.classes.fp).toBeGreaterThan(8);
+    },
+    RUN_TIMEOUT_MS + 30_000,
+  );
+
+  it(
+    'generates with the gpu.js backend chosen (WebGL2), and shows it',
+    async () => {
+      const { page } = session;
+      await page.selectOption('#backend-choice', 'gpujs');
+      await page.waitForFunction(
+        () =>
+          window.__skvqDemo.backend === 'gpujs' ||
+          (window.__skvqDemo.error !== undefined && !window.__skvqDemo.busy),
+      );
+      expect((await demoState(session)).error).toBeUndefined();
+      // SKVQ on gpu.js: quantize-and-append and fused attention over its packed pages.
+      await page.selectOption('#method', 'skvq');
+      await page.selectOption('#key-bits', '2');
+      await page.selectOption('#value-bits', '1.5');
+      await page.fill('#max-tokens', '24');
+      await page.click('#generate');
+      await page.waitForFunction(
+        () =>
+          window.__skvqDemo.runs === 3 ||
+          (window.__skvqDemo.error !== undefined && !window.__skvqDemo.busy),
+        undefined,
+        { timeout: RUN_TIMEOUT_MS },
+      );
+      const s = await demoState(session);
+      expect(s.error).toBeUndefined();
+      expect(s.backend).toBe('gpujs');
+      expect(s.backendLabel).toBe('gpujs (webgl2)');
+      expect(await page.textContent('#backend')).toBe('gpujs (webgl2)');
+      expect(s.text.trim().length).toBeGreaterThan(10);
+      expect(await page.textContent('#output')).toContain(s.text.trim().slice(0, 10));
+      expect(s.classes.quantized).toBeGreaterThan(0);
+      console.log(
+        `web demo SKVQ k2 v1.5 on ${s.backendLabel}: ${s.text.length} chars, ${s.tokensPerSecond?.toFixed(1)} tokens/s; timings ${JSON.stringify(s.timings)}`,
+      );
     },
     RUN_TIMEOUT_MS + 30_000,
   );

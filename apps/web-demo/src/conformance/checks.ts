@@ -107,9 +107,10 @@ function requireSame(
 }
 
 /**
- * Codes and metadata bytes, both bit exact for every metadata format: the WebGPU kernels
- * divide with a correctly rounded division (backend-webgpu src/wgsl/division.ts), so even
- * fp32 scales equal the reference's on a GPU whose `/` is not correctly rounded.
+ * Codes and metadata bytes, both bit exact for every metadata format, on a GPU whose `/` is
+ * not correctly rounded: the WebGPU kernels divide with a correctly rounded division
+ * (backend-webgpu src/wgsl/division.ts); the gpu.js kernels flag values near a rounding
+ * boundary and the host recomputes those rows exactly (backend-gpujs src/quantize.ts).
  */
 function compareQuantized(
   codes: Uint8Array,

@@ -2,6 +2,7 @@
 // generation and perplexity. The DOM code in main.ts only renders what this returns.
 import { type LlamaModel, loadLlama2c, perplexity, splitStories } from '@skvq/adapter-llama';
 import { cpuBackend } from '@skvq/backend-cpu';
+import { createGpujsBackend } from '@skvq/backend-gpujs';
 import { createWebgpuBackend } from '@skvq/backend-webgpu';
 import { kiviQuantizer, rtnQuantizer } from '@skvq/baselines';
 import { createDenseCache, createQuantizedCache, type KvCache } from '@skvq/cache';
@@ -34,10 +35,17 @@ export const DEMO_CALIBRATION_SEED = 0;
  */
 export const DEMO_PAGE_TOKENS = 32;
 
-/** The page's registry: WebGPU first (priority), CPU as the fallback, every cache plugin. */
+/**
+ * The page's registry, every cache plugin and three backends in priority order: WebGPU,
+ * gpu.js, CPU. gpu.js must run in WebGL2: where it would fall back to its plain-JavaScript
+ * kernels its init() fails, so "auto" moves on to the CPU backend and choosing gpu.js shows
+ * why. gpu.js (about 1 MB) is imported by its init(), so a page that never tries it never
+ * downloads it.
+ */
 export function createDemoRegistry(): Registry {
   return createRegistry()
     .use(createWebgpuBackend())
+    .use(createGpujsBackend({ mode: 'webgl2', require: 'webgl2' }))
     .use(cpuBackend)
     .use(groupClipQuantizer)
     .use(rtnQuantizer)

@@ -12,6 +12,12 @@ import {
   serializeCalibration,
 } from '@skvq/core';
 import {
+  backendLabel,
+  type DemoBackendChoice,
+  parseBackendChoice,
+  resolveOptionsFor,
+} from './backend-choice.js';
+import {
   cacheFactory,
   calibrateOnTheFly,
   createDemoRegistry,
@@ -25,7 +31,10 @@ import { classifyPositions, type TokenClass } from './token-classes.js';
 
 /** What the page exposes for its end-to-end test (and for curious users in devtools). */
 export interface DemoState {
+  /** Registry name of the active backend (webgpu, gpujs, cpu). */
   backend?: string;
+  /** What the page shows for it: the name, with gpu.js's actual mode ("gpujs (webgl2)"). */
+  backendLabel?: string;
   model?: string;
   busy: boolean;
   runs: number;
@@ -68,6 +77,8 @@ window.__skvqDemo = state;
 
 const registry = createDemoRegistry();
 let backend: BackendPlugin | undefined;
+/** The selector value `backend` was resolved for. */
+let backendChoice: DemoBackendChoice | undefined;
 let model: LlamaModel | undefined;
 let uploadedCalibration: CalibrationArtifact | undefined;
 
@@ -101,11 +112,25 @@ async function action(fn: () => Promise<void>): Promise<void> {
   }
 }
 
+/** The backend of the selector's choice, resolved (and its init() run) on first use. */
 async function activeBackend(): Promise<BackendPlugin> {
-  if (backend === undefined) {
-    backend = await registry.resolveBackend();
+  const choice = parseBackendChoice(($('backend-choice') as HTMLSelectElement).value);
+  if (backend === undefined || choice !== backendChoice) {
+    backend = undefined;
+    backendChoice = choice;
+    state.backend = undefined;
+    state.backendLabel = undefined;
+    $('backend').textContent = 'resolving…';
+    try {
+      backend = await registry.resolveBackend(resolveOptionsFor(choice));
+    } catch (error) {
+      // The choice stays selected; the error says why (e.g. no WebGL2 for gpu.js).
+      $('backend').textContent = `${choice}: unavailable`;
+      throw error;
+    }
     state.backend = backend.name;
-    $('backend').textContent = backend.name;
+    state.backendLabel = backendLabel(backend);
+    $('backend').textContent = state.backendLabel;
   }
   return backend;
 }
@@ -243,7 +268,7 @@ async function generate(): Promise<void> {
   state.pplCache = undefined;
   $('ppl-fp32').textContent = '…';
   $('ppl-cache').textContent = '…';
-  $('run-status').textContent = `generating on ${be.name}…`;
+  $('run-status').textContent = `generating on ${state.backendLabel}…`;
   let started = 0;
   for await (const token of generateStream(loaded, {
     ids: promptIds,
@@ -284,7 +309,7 @@ async function generate(): Promise<void> {
     perplexityMs: performance.now() - t2,
   };
   $('run-status').textContent =
-    `done: ${generated.length} tokens on ${be.name} (calibration ${(state.timings.calibrateMs / 1000).toFixed(1)} s, generation ${(state.timings.generateMs / 1000).toFixed(1)} s, perplexity ${(state.timings.perplexityMs / 1000).toFixed(1)} s)`;
+    `done: ${generated.length} tokens on ${state.backendLabel} (calibration ${(state.timings.calibrateMs / 1000).toFixed(1)} s, generation ${(state.timings.generateMs / 1000).toFixed(1)} s, perplexity ${(state.timings.perplexityMs / 1000).toFixed(1)} s)`;
   state.runs++;
 }
 
@@ -315,6 +340,12 @@ $('calibration-file').addEventListener('change', () =>
   }),
 );
 $('generate').addEventListener('click', () => action(generate));
+// Resolves the chosen backend at once, to show it (or why it is unavailable) before a run.
+$('backend-choice').addEventListener('change', () =>
+  action(async () => {
+    await activeBackend();
+  }),
+);
 void action(async () => {
   await activeBackend();
 });
