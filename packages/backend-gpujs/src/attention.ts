@@ -26,7 +26,12 @@ import {
 } from './constants.js';
 import { flatten, type GpujsContext } from './context.js';
 import { ropeSlice } from './rope-slice.js';
-import { type AttentionShape, chunkSource, scoresSource } from './sources/attention.js';
+import {
+  type AttentionShape,
+  chunkMaxSource,
+  chunkSource,
+  scoresSource,
+} from './sources/attention.js';
 import { buildSlice, indexStream, type StreamIndex } from './stream-slice.js';
 
 const pow2Floor = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)));
@@ -253,6 +258,17 @@ function runSlice(
     [s.q, k.info, k.data, r.rope, r.hiBase, r.hiSinAt, s.p0],
   );
   const chunks = sliceTokens / ATTENTION_CHUNK;
+  const maxes = ctx.run(
+    {
+      key: `chunkmax:${shapeKey}`,
+      source: chunkMaxSource(shape),
+      output: [chunks, heads],
+      constants: {},
+      loopMax: ATTENTION_CHUNK,
+      pipeline: true,
+    },
+    [scores, v.info, s.limits, s.p0],
+  );
   const partials = ctx.run(
     {
       key: `chunks:${shapeKey}`,
@@ -261,7 +277,7 @@ function runSlice(
       constants: {},
       loopMax: ATTENTION_CHUNK,
     },
-    [scores, v.info, v.data, s.limits, s.p0],
+    [scores, maxes, v.info, v.data, s.limits, s.p0],
   );
   s.merge.add(flatten(partials, chunks * heads * (D + 2)), chunks);
   return scores;

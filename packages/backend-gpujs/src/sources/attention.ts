@@ -1,6 +1,6 @@
 import { ATTENTION_CHUNK, NEG_LARGE } from '../constants.js';
 import { ROPE_STEP } from '../rope-slice.js';
-import { readValueJs, rowFieldsJs } from './read-value.js';
+import { readValueCachedJs, readValueJs, rowFieldsJs, tableCacheJs } from './read-value.js';
 
 /** Compile-time shape of the attention kernels (one compiled pair per distinct shape). */
 export interface AttentionShape {
@@ -65,21 +65,14 @@ export function scoresSource(shape: AttentionShape): string {
 }
 
 /**
- * Chunk kernel: thread (d, rh, c) reduces chunk c of the slice for one query row x head:
- * x = d < headDim gives sum exp(s - m) v_d, x = headDim the sum of exp(s - m), x = headDim
- * + 1 the chunk's max m. Positions past the row's causal limit or the slice's end are
- * skipped. The host merges the chunks of every slice (split-K, flash-decoding style).
+ * Chunk max kernel: thread (c, rh) is the largest visible score of chunk c for query row x
+ * head rh (NEG_LARGE when the chunk has none), the shift of that chunk's exponentials.
  */
-export function chunkSource(shape: AttentionShape): string {
-  const { headDim } = shape;
-  return `function (scores, info, data, limits, p0) {
-    const d = this.thread.x;
+export function chunkMaxSource(shape: AttentionShape): string {
+  return `function (scores, info, limits, p0) {
+    const c = this.thread.x;
     const rh = this.thread.y;
-    const c = this.thread.z;
     const r = Math.floor((rh + 0.5) / ${shape.queryHeads});
-    const h = rh - r * ${shape.queryHeads};
-    const kvh = Math.floor((h + 0.5) / ${shape.queryHeads / shape.kvHeads});
-    const vb = kvh * ${headDim} + d;
     const lim = limits[r] - p0;
     let m = ${NEG_LARGE.toExponential()};
     for (let k = 0; k < ${ATTENTION_CHUNK}; k++) {
@@ -88,20 +81,44 @@ export function chunkSource(shape: AttentionShape): string {
         m = Math.max(m, scores[rh][i]);
       }
     }
+    return m;
+  }`;
+}
+
+/**
+ * Chunk kernel: thread (d, rh, c) reduces chunk c of the slice for one query row x head:
+ * x = d < headDim gives sum exp(s - m) v_d, x = headDim the sum of exp(s - m), x = headDim
+ * + 1 the chunk's max m (from the chunk max kernel). Positions past the row's causal limit
+ * or the slice's end are skipped. The host merges the chunks of every slice (split-K,
+ * flash-decoding style).
+ */
+export function chunkSource(shape: AttentionShape): string {
+  const { headDim } = shape;
+  return `function (scores, maxes, info, data, limits, p0) {
+    const d = this.thread.x;
+    const rh = this.thread.y;
+    const c = this.thread.z;
+    const r = Math.floor((rh + 0.5) / ${shape.queryHeads});
+    const h = rh - r * ${shape.queryHeads};
+    const kvh = Math.floor((h + 0.5) / ${shape.queryHeads / shape.kvHeads});
+    const vb = kvh * ${headDim} + d;
+    const lim = limits[r] - p0;
+    const m = maxes[rh][c];
     if (d == ${headDim + 1}) {
       return m;
     }
+    ${tableCacheJs('t')}
     let acc = 0;
     for (let k = 0; k < ${ATTENTION_CHUNK}; k++) {
       const i = c * ${ATTENTION_CHUNK} + k;
-      if (i <= lim && info[i * 4] >= 0) {
+      ${rowFieldsJs('r', 'i')}
+      if (i <= lim && rB >= 0) {
         const e = Math.exp(scores[rh][i] - m);
         if (d == ${headDim}) {
           acc += e;
         } else {
-          ${rowFieldsJs('r', 'i')}
           let v = 0;
-          ${readValueJs('r', 'vb', 'v')}
+          ${readValueCachedJs('r', 'vb', 'v', 't')}
           acc += e * v;
         }
       }

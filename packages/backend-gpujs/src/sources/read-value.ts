@@ -19,15 +19,55 @@ export function readValueJs(row: string, channel: string, out: string): string {
       ${out} = data[${row}D + (${channel})];
     } else {
       const ${out}T = ${row}T + (${channel}) * 3;
-      let ${out}P = data[${row}D + data[${out}T]];
+      ${decodeJs(row, out, `data[${out}T]`, `data[${out}T + 1]`, `data[${out}T + 2]`)}
+    }`;
+}
+
+/**
+ * Like readValueJs for a channel fixed per thread: its layout-table entry is fetched again
+ * only when the row's table changes (`${cache}At`, declared by tableCacheJs before the
+ * loop), which saves three of the value's texture fetches on uniform pages.
+ */
+export function readValueCachedJs(
+  row: string,
+  channel: string,
+  out: string,
+  cache: string,
+): string {
+  return `
+    if (${row}B == 0) {
+      ${out} = data[${row}D + (${channel})];
+    } else {
+      if (${row}T != ${cache}At) {
+        ${cache}At = ${row}T;
+        ${cache}Byte = data[${row}T + (${channel}) * 3];
+        ${cache}Div = data[${row}T + (${channel}) * 3 + 1];
+        ${cache}Pair = data[${row}T + (${channel}) * 3 + 2];
+      }
+      ${decodeJs(row, out, `${cache}Byte`, `${cache}Div`, `${cache}Pair`)}
+    }`;
+}
+
+/** Declares the cache variables of readValueCachedJs (before the loop over rows). */
+export function tableCacheJs(cache: string): string {
+  return `
+    let ${cache}At = -1;
+    let ${cache}Byte = 0;
+    let ${cache}Div = 1;
+    let ${cache}Pair = 0;`;
+}
+
+/** Code extraction and dequantization from a table entry (byte, divisor, pair index). */
+function decodeJs(row: string, out: string, byte: string, divisor: string, pair: string): string {
+  return `
+      let ${out}P = data[${row}D + ${byte}];
       if (${row}B != 8) {
         ${out}P = ${out}P - 256 * Math.floor((${out}P + 0.5) / 256);
       }
-      const ${out}Q = Math.floor((${out}P + 0.5) / data[${out}T + 1]);
+      const ${out}Q = Math.floor((${out}P + 0.5) / ${divisor});
       const ${out}C = ${out}Q - ${row}B * Math.floor((${out}Q + 0.5) / ${row}B);
-      const ${out}G = ${row}M + 2 * data[${out}T + 2];
-      ${out} = Math.fround(Math.fround(${out}C * data[${out}G]) + data[${out}G + 1]);
-    }`;
+      const ${out}G = ${row}M + 2 * ${pair};
+      ${out} = Math.fround(Math.fround(${out}C * data[${out}G]) + data[${out}G + 1]);`;
 }
 
 /** Declares the four row variables of slice position `index` (see readValueJs). */
