@@ -1,4 +1,13 @@
 export {
+  BENCH_SINKS,
+  BENCH_WINDOW,
+  benchDenseStream,
+  benchLayout,
+  benchPackedStream,
+  benchPositions,
+  benchRows,
+} from './bench-streams.js';
+export {
   type AttentionCase,
   type AttentionCaseSpec,
   attentionCaseSpecs,

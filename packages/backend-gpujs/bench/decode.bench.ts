@@ -1,15 +1,6 @@
+import { benchPackedStream, benchRows } from '@skvq/backend-conformance';
 import { cpuBackend } from '@skvq/backend-cpu';
-import {
-  type AttentionAttrs,
-  type BackendPlugin,
-  contiguousGroupOffsets,
-  type KvGeometry,
-  type KvSegment,
-  metaBytesPerUnit,
-  rowCodeBytes,
-  type TokenGroupLayout,
-} from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import type { AttentionAttrs, BackendPlugin, KvGeometry } from '@skvq/core';
 import { bench, describe } from 'vitest';
 import type { GpujsMode } from '../src/index.js';
 import { probeMode } from '../test/helpers.js';
@@ -27,8 +18,6 @@ import { probeMode } from '../test/helpers.js';
  */
 const HEADS = 32;
 const HEAD_DIM = 128;
-const SINKS = 5;
-const WINDOW = 128;
 const REPS = Number.parseInt(process.env.SKVQ_BENCH_REPS ?? '3', 10);
 const LENGTHS = (process.env.SKVQ_BENCH_LENGTHS ?? '4096,32768').split(',').map(Number);
 const MODES = (process.env.SKVQ_BENCH_GPUJS_MODES ?? 'cpu,webasm,headlessgl').split(
@@ -43,72 +32,6 @@ const GEOMETRY: KvGeometry = {
   rope: { style: 'pairwise', theta: 10000 },
 };
 const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
-
-function positions(from: number, to: number): Int32Array {
-  return Int32Array.from({ length: to - from }, (_, i) => from + i);
-}
-
-function randomRows(seed: number, rows: number): Float32Array {
-  let a = seed >>> 0;
-  const x = new Float32Array(rows * CHANNELS);
-  for (let i = 0; i < x.length; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    x[i] = a / 2 ** 31 - 1;
-  }
-  return x;
-}
-
-function stream(length: number, bits: 2 | 1.5, seed: number): KvSegment[] {
-  const layout: TokenGroupLayout = {
-    kind: 'token-group',
-    channels: CHANNELS,
-    bits,
-    meta: 'fp8e4m3',
-    perm: Uint32Array.from({ length: CHANNELS }, (_, i) => (i * 37) % CHANNELS),
-    groupOffsets: contiguousGroupOffsets(CHANNELS, 128),
-    alpha: 0.92,
-  };
-  const packed = length - SINKS - WINDOW;
-  const codes = new Uint8Array(packed * rowCodeBytes(layout));
-  const meta = new Uint8Array(packed * metaBytesPerUnit(layout));
-  for (let t = 0; t < packed; t += 1024) {
-    const n = Math.min(1024, packed - t);
-    const x = randomRows(seed + t, n);
-    quantizeTokensReference(
-      layout,
-      x,
-      n,
-      codes,
-      t * rowCodeBytes(layout),
-      meta,
-      t * metaBytesPerUnit(layout),
-    );
-  }
-  return [
-    {
-      kind: 'fp',
-      count: SINKS,
-      precision: 'fp32',
-      data: randomRows(seed + 1, SINKS),
-      positions: positions(0, SINKS),
-    },
-    {
-      kind: 'packed',
-      count: packed,
-      layout,
-      codes,
-      meta,
-      positions: positions(SINKS, SINKS + packed),
-    },
-    {
-      kind: 'fp',
-      count: WINDOW,
-      precision: 'fp32',
-      data: randomRows(seed + 2, WINDOW),
-      positions: positions(length - WINDOW, length),
-    },
-  ];
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
@@ -126,9 +49,9 @@ describe('decode step, 7B layer (32 heads x 128), SKVQ K2/V1.5 pages', () => {
         else contestants.push({ name: `gpujs ${mode}`, backend: probe.backend });
       }
       for (const length of LENGTHS) {
-        const keys = stream(length, 2, 1);
-        const values = stream(length, 1.5, 2);
-        const q = randomRows(3, 1);
+        const keys = benchPackedStream(length, CHANNELS, 2, 1);
+        const values = benchPackedStream(length, CHANNELS, 1.5, 2);
+        const q = benchRows(3, 1, CHANNELS);
         const inputs = { q, position: length - 1, keys, values, length };
         const times = contestants.map(() => [] as number[]);
         // Round 0 is an untimed warm-up (kernel compilation, table building).

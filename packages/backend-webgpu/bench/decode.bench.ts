@@ -1,13 +1,11 @@
 import {
-  type AttentionAttrs,
-  contiguousGroupOffsets,
-  type KvGeometry,
-  type KvSegment,
-  metaBytesPerUnit,
-  rowCodeBytes,
-  type TokenGroupLayout,
-} from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+  BENCH_SINKS,
+  BENCH_WINDOW,
+  benchDenseStream,
+  benchPackedStream,
+  benchRows,
+} from '@skvq/backend-conformance';
+import type { AttentionAttrs, KvGeometry, KvSegment } from '@skvq/core';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 import { createWebgpuBackend, type WebgpuBackend } from '../src/index.js';
 
@@ -25,96 +23,10 @@ import { createWebgpuBackend, type WebgpuBackend } from '../src/index.js';
  */
 const HEADS = 32;
 const HEAD_DIM = 128;
-const SINKS = 5;
-const WINDOW = 128;
 const LENGTHS = (process.env.SKVQ_BENCH_LENGTHS ?? '32768,131072')
   .split(',')
   .map((s) => Number.parseInt(s, 10));
 const BENCH_OPTIONS = { iterations: 1, warmupIterations: 0, time: 0, warmupTime: 0 };
-
-function positions(from: number, to: number): Int32Array {
-  return Int32Array.from({ length: to - from }, (_, i) => from + i);
-}
-
-/** Random activations, filled page by page so 128k tokens never need one huge array. */
-function randomRows(seed: number, rows: number, channels: number): Float32Array {
-  let a = seed >>> 0;
-  const x = new Float32Array(rows * channels);
-  for (let i = 0; i < x.length; i++) {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    x[i] = a / 2 ** 31 - 1;
-  }
-  return x;
-}
-
-function skvqLayout(channels: number, bits: 2 | 1.5): TokenGroupLayout {
-  return {
-    kind: 'token-group',
-    channels,
-    bits,
-    meta: 'fp8e4m3',
-    perm: Uint32Array.from({ length: channels }, (_, i) => (i * 37) % channels),
-    groupOffsets: contiguousGroupOffsets(channels, 128),
-    alpha: 0.92,
-  };
-}
-
-function packedStream(length: number, channels: number, bits: 2 | 1.5, seed: number): KvSegment[] {
-  const layout = skvqLayout(channels, bits);
-  const packed = length - SINKS - WINDOW;
-  const codes = new Uint8Array(packed * rowCodeBytes(layout));
-  const meta = new Uint8Array(packed * metaBytesPerUnit(layout));
-  const PAGE = 1024;
-  for (let t = 0; t < packed; t += PAGE) {
-    const n = Math.min(PAGE, packed - t);
-    const x = randomRows(seed + t, n, channels);
-    quantizeTokensReference(
-      layout,
-      x,
-      n,
-      codes,
-      t * rowCodeBytes(layout),
-      meta,
-      t * metaBytesPerUnit(layout),
-    );
-  }
-  return [
-    {
-      kind: 'fp',
-      count: SINKS,
-      precision: 'fp32',
-      data: randomRows(seed + 1, SINKS, channels),
-      positions: positions(0, SINKS),
-    },
-    {
-      kind: 'packed',
-      count: packed,
-      layout,
-      codes,
-      meta,
-      positions: positions(SINKS, SINKS + packed),
-    },
-    {
-      kind: 'fp',
-      count: WINDOW,
-      precision: 'fp32',
-      data: randomRows(seed + 2, WINDOW, channels),
-      positions: positions(length - WINDOW, length),
-    },
-  ];
-}
-
-function denseStream(length: number, channels: number, seed: number): KvSegment[] {
-  return [
-    {
-      kind: 'fp',
-      count: length,
-      precision: 'fp32',
-      data: randomRows(seed, length, channels),
-      positions: positions(0, length),
-    },
-  ];
-}
 
 /** Bytes a decode step reads from one stream (what the kernel binds). */
 function streamBytes(segments: readonly KvSegment[]): number {
@@ -157,25 +69,28 @@ for (const length of LENGTHS) {
           const channels = heads * HEAD_DIM;
           const keys =
             variant === 'dense fp32'
-              ? denseStream(length, channels, 1)
-              : packedStream(length, channels, 2, 1);
+              ? benchDenseStream(length, channels, 1)
+              : benchPackedStream(length, channels, 2, 1);
           const values =
             variant === 'dense fp32'
-              ? denseStream(length, channels, 2)
-              : packedStream(length, channels, 1.5, 2);
-          const q = randomRows(3, 1, channels);
+              ? benchDenseStream(length, channels, 2)
+              : benchPackedStream(length, channels, 1.5, 2);
+          const q = benchRows(3, 1, channels);
           // Untimed warm-up on a short cache: compiles the pipelines of this shape.
-          const warm = SINKS + WINDOW + 64;
+          const warm = BENCH_SINKS + BENCH_WINDOW + 64;
           await backend.kernels.attendDecode?.(
             {
               q,
               position: warm - 1,
               length: warm,
               ...(variant === 'dense fp32'
-                ? { keys: denseStream(warm, channels, 1), values: denseStream(warm, channels, 2) }
+                ? {
+                    keys: benchDenseStream(warm, channels, 1),
+                    values: benchDenseStream(warm, channels, 2),
+                  }
                 : {
-                    keys: packedStream(warm, channels, 2, 1),
-                    values: packedStream(warm, channels, 1.5, 2),
+                    keys: benchPackedStream(warm, channels, 2, 1),
+                    values: benchPackedStream(warm, channels, 1.5, 2),
                   }),
             },
             attrs,
