@@ -6,6 +6,7 @@ import {
   type KvGeometry,
   kvHidden,
   type MetaFormat,
+  mulberry32,
   queryHidden,
   type Registry,
 } from '@skvq/core';
@@ -36,17 +37,6 @@ function gaussian(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand());
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface SyntheticKv {
   tokens: number;
   q: Float32Array;
@@ -68,7 +58,7 @@ export function syntheticKv(
 ): SyntheticKv {
   const ch = kvHidden(geometry);
   const qw = queryHidden(geometry);
-  const srand = mulberry(structureSeed);
+  const srand = mulberry32(structureSeed);
   const kScale = new Float32Array(ch);
   const kMean = new Float32Array(ch);
   const vScale = new Float32Array(ch);
@@ -78,7 +68,7 @@ export function syntheticKv(
     kMean[c] = gaussian(srand) * (outlier ? OUTLIER_SCALE : 0.5);
     vScale[c] = 0.5 + srand();
   }
-  const rand = mulberry(seed);
+  const rand = mulberry32(seed);
   const q = new Float32Array(tokens * qw);
   const k = new Float32Array(tokens * ch);
   const v = new Float32Array(tokens * ch);

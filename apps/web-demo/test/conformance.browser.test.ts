@@ -3,6 +3,7 @@
 // WebGPU skips with the reason when Chromium or its adapter is absent here; gpu.js skips only
 // without Chromium and fails when gpu.js ran anything but WebGL2. With
 // SKVQ_REQUIRE_CI_FEATURES=1 every absence fails.
+import { mulberry32 } from '@skvq/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DIV_RN_MAX_STEPS,
@@ -19,18 +20,6 @@ import { chromiumMissing, openSession, requireCiFeatures, type Session } from '.
 
 /** Divisions of the divRn check below (half of them next to a rounding midpoint). */
 const DIVISIONS = 1 << 16;
-
-/** Deterministic pseudo-random numbers (mulberry32), so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The page runs ~60 cases on a software GPU: give it time, on 2 shared cores. */
 const PAGE_TIMEOUT_MS = 180_000;
@@ -141,7 +130,7 @@ describe('backend conformance in headless Chromium', () => {
     it("divRn (the kernels' division) is correctly rounded on this GPU", async (ctx) => {
       if (report.status === 'unavailable' && !requireCiFeatures)
         ctx.skip(`no WebGPU adapter: ${report.reason}`);
-      const random = rng(7);
+      const random = mulberry32(7);
       const f = Math.fround;
       const a: number[] = [];
       const b: number[] = [];

@@ -1,4 +1,4 @@
-import { describeError } from '@skvq/core';
+import { describeError, mulberry32 } from '@skvq/core';
 import { describe, test } from 'vitest';
 import { createWebgpuBackend, type WebgpuBackend } from '../src/index.js';
 
@@ -41,17 +41,8 @@ export function describeWebgpu(
   describe(name, () => body(backend));
 }
 
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (core's mulberry32) so failures reproduce. */
+export const rng = mulberry32;
 
 /** Activations with per-channel spread and a few outlier channels, like real K/V. */
 export function activations(random: () => number, tokens: number, channels: number): Float32Array {
