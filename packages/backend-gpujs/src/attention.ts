@@ -30,6 +30,7 @@ import {
   type AttentionShape,
   chunkMaxSource,
   chunkSource,
+  chunkThreadsX,
   scoresSource,
 } from './sources/attention.js';
 import { buildSlice, indexStream, type StreamIndex } from './stream-slice.js';
@@ -65,15 +66,18 @@ class SoftmaxMerge {
     this.sum = new Float64Array(heads);
     this.acc = new Float64Array(heads * headDim);
   }
-  /** partials: [chunks][heads][headDim + 2] = weighted values, sum of exp, max. */
-  add(partials: Float32Array, chunks: number): void {
+  /**
+   * partials: [chunks][heads][stride]: weighted values at 0 .. headDim-1, the sum of exp at
+   * `sumAt` and the chunk max right after it (sources/attention.ts, chunkSource).
+   */
+  add(partials: Float32Array, chunks: number, stride: number, sumAt: number): void {
     const { headDim: D, heads } = this;
     for (let c = 0; c < chunks; c++) {
       for (let rh = 0; rh < heads; rh++) {
-        const o = (c * heads + rh) * (D + 2);
-        const l = partials[o + D] as number;
+        const o = (c * heads + rh) * stride;
+        const l = partials[o + sumAt] as number;
         if (!(l > 0)) continue;
-        const m = partials[o + D + 1] as number;
+        const m = partials[o + sumAt + 1] as number;
         const M = this.max[rh] as number;
         if (m > M) {
           const f = Math.exp(M - m);
@@ -269,17 +273,20 @@ function runSlice(
     },
     [scores, v.info, s.limits, s.p0],
   );
+  const threadsX = chunkThreadsX(D);
   const partials = ctx.run(
     {
       key: `chunks:${shapeKey}`,
       source: chunkSource(shape),
-      output: [D + 2, heads, chunks],
+      output: [threadsX, heads, chunks],
+      returnType: 'Array(4)',
       constants: {},
       loopMax: ATTENTION_CHUNK,
     },
     [scores, maxes, v.info, v.data, s.limits, s.p0],
   );
-  s.merge.add(flatten(partials, chunks * heads * (D + 2)), chunks);
+  const stride = 4 * threadsX;
+  s.merge.add(flatten(partials, chunks * heads * stride), chunks, stride, stride - 4);
   return scores;
 }
 

@@ -17,6 +17,8 @@ export interface KernelSpec {
   constants: Record<string, number>;
   /** Largest dynamic loop bound inside the kernel (gpu.js's loopMaxIterations). */
   loopMax?: number;
+  /** gpu.js return type: 'Array(4)' for kernels that return four values per thread. */
+  returnType?: 'Number' | 'Array(4)';
   /** Keep the result on the device (a texture the next kernel reads). */
   pipeline?: boolean;
 }
@@ -89,6 +91,7 @@ export class GpujsContext {
         precision: 'single',
         tactic: 'precision',
         pipeline: spec.pipeline === true,
+        ...(spec.returnType === undefined ? {} : { returnType: spec.returnType }),
         loopMaxIterations: Math.max(1000, spec.loopMax ?? 0),
       });
     } catch (error) {

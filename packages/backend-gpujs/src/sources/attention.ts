@@ -85,44 +85,61 @@ export function chunkMaxSource(shape: AttentionShape): string {
   }`;
 }
 
+/** Value channels one chunk-kernel thread accumulates (it returns them as one Array(4)). */
+export const CHANNELS_PER_THREAD = 4;
+
+/** Threads along x of the chunk kernel: one per 4 value channels, plus the (sum, max) one. */
+export function chunkThreadsX(headDim: number): number {
+  return Math.ceil(headDim / CHANNELS_PER_THREAD) + 1;
+}
+
 /**
- * Chunk kernel: thread (d, rh, c) reduces chunk c of the slice for one query row x head:
- * x = d < headDim gives sum exp(s - m) v_d, x = headDim the sum of exp(s - m), x = headDim
- * + 1 the chunk's max m (from the chunk max kernel). Positions past the row's causal limit
- * or the slice's end are skipped. The host merges the chunks of every slice (split-K,
- * flash-decoding style).
+ * Chunk kernel: thread (x, rh, c) reduces chunk c of the slice for one query row x head.
+ * x < headDim / 4 returns sum exp(s - m) v_d for its four channels d = 4x .. 4x+3 (sharing
+ * the row header, score and exponential between them); the last x returns [sum of
+ * exp(s - m), m, 0, 0] with m the chunk max (from the chunk max kernel). Positions past the
+ * row's causal limit or the slice's end are skipped. The host merges the chunks of every
+ * slice (split-K, flash-decoding style).
  */
 export function chunkSource(shape: AttentionShape): string {
   const { headDim } = shape;
+  const quads = chunkThreadsX(headDim) - 1;
+  const lanes = [0, 1, 2, 3];
   return `function (scores, maxes, info, data, limits, p0) {
-    const d = this.thread.x;
+    const x = this.thread.x;
     const rh = this.thread.y;
     const c = this.thread.z;
     const r = Math.floor((rh + 0.5) / ${shape.queryHeads});
     const h = rh - r * ${shape.queryHeads};
     const kvh = Math.floor((h + 0.5) / ${shape.queryHeads / shape.kvHeads});
-    const vb = kvh * ${headDim} + d;
     const lim = limits[r] - p0;
     const m = maxes[rh][c];
-    if (d == ${headDim + 1}) {
-      return m;
-    }
-    ${tableCacheJs('t')}
-    let acc = 0;
+    ${lanes.map((j) => `const d${j} = Math.min(x * 4 + ${j}, ${headDim - 1});`).join('\n    ')}
+    ${lanes.map((j) => `const vb${j} = kvh * ${headDim} + d${j};`).join('\n    ')}
+    ${lanes.map((j) => tableCacheJs(`t${j}`)).join('')}
+    let sum = 0;
+    ${lanes.map((j) => `let acc${j} = 0;`).join('\n    ')}
     for (let k = 0; k < ${ATTENTION_CHUNK}; k++) {
       const i = c * ${ATTENTION_CHUNK} + k;
       ${rowFieldsJs('r', 'i')}
       if (i <= lim && rB >= 0) {
         const e = Math.exp(scores[rh][i] - m);
-        if (d == ${headDim}) {
-          acc += e;
+        if (x == ${quads}) {
+          sum += e;
         } else {
-          let v = 0;
-          ${readValueCachedJs('r', 'vb', 'v', 't')}
-          acc += e * v;
+          ${lanes
+            .map(
+              (j) => `let v${j} = 0;
+          ${readValueCachedJs('r', `vb${j}`, `v${j}`, `t${j}`)}
+          acc${j} += e * v${j};`,
+            )
+            .join('\n          ')}
         }
       }
     }
-    return acc;
+    if (x == ${quads}) {
+      return [sum, m, 0, 0];
+    }
+    return [acc0, acc1, acc2, acc3];
   }`;
 }
