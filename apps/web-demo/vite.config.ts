@@ -75,6 +75,7 @@ export default defineConfig({
       input: {
         main: resolve(here, 'index.html'),
         conformance: resolve(here, 'conformance.html'),
+        bench: resolve(here, 'bench.html'),
       },
       // backend-webgpu imports Node's `webgpu` package only when navigator.gpu is absent.
       external: ['webgpu'],
