@@ -2,13 +2,14 @@
 // one Llama-2-7B layer with SKVQ K2 V1.5. Writes BENCHMARKS.md at the repository root.
 // SKVQ_BENCH_QUICK=1 runs tiny sizes (a smoke test of the harness; it writes nothing);
 // SKVQ_BENCH_MEMORY_TOKENS overrides the size of the memory benchmark.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuBackend } from '@skvq/backend-cpu';
 import { decodeAppendBench } from './append.js';
 import { decodeBench } from './decode.js';
+import { withHandWrittenSections } from './hand-written.js';
 import { machine } from './machine.js';
 import { memoryBench } from './memory.js';
 import { renderReport } from './report.js';
@@ -55,7 +56,11 @@ async function main() {
     return;
   }
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  writeFileSync(join(root, 'BENCHMARKS.md'), report);
+  const file = join(root, 'BENCHMARKS.md');
+  writeFileSync(
+    file,
+    withHandWrittenSections(report, existsSync(file) ? readFileSync(file, 'utf8') : ''),
+  );
   log(`wrote BENCHMARKS.md (${seconds.toFixed(0)} s)`);
 }
 
