@@ -1,5 +1,6 @@
 import {
   contiguousGroupOffsets,
+  type KvGeometry,
   type KvSegment,
   metaBytesPerUnit,
   rowCodeBytes,
@@ -106,3 +107,12 @@ export function benchDenseStream(length: number, channels: number, seed: number)
     },
   ];
 }
+
+/** One Llama-2-7B layer: 32 query heads = 32 KV heads, head dim 128, pairwise RoPE. */
+export const BENCH_GEOMETRY: KvGeometry = {
+  layers: 1,
+  queryHeads: 32,
+  kvHeads: 32,
+  headDim: 128,
+  rope: { style: 'pairwise', theta: 10000 },
+};

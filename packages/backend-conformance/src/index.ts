@@ -1,4 +1,5 @@
 export {
+  BENCH_GEOMETRY,
   BENCH_SINKS,
   BENCH_WINDOW,
   benchDenseStream,

@@ -1,4 +1,4 @@
-import { benchPackedStream, benchRows } from '@skvq/backend-conformance';
+import { BENCH_GEOMETRY, benchPackedStream, benchRows } from '@skvq/backend-conformance';
 import { cpuBackend } from '@skvq/backend-cpu';
 import type { AttentionAttrs, BackendPlugin, KvGeometry } from '@skvq/core';
 import { bench, describe } from 'vitest';
@@ -16,21 +16,13 @@ import { probeMode } from '../test/helpers.js';
  * Lengths: SKVQ_BENCH_LENGTHS (comma separated), default 4096,32768. Modes:
  * SKVQ_BENCH_GPUJS_MODES, default cpu,webasm,headlessgl (headless-gl needs its gl build and Xvfb).
  */
-const HEADS = 32;
-const HEAD_DIM = 128;
 const REPS = Number.parseInt(process.env.SKVQ_BENCH_REPS ?? '3', 10);
 const LENGTHS = (process.env.SKVQ_BENCH_LENGTHS ?? '4096,32768').split(',').map(Number);
 const MODES = (process.env.SKVQ_BENCH_GPUJS_MODES ?? 'cpu,webasm,headlessgl').split(
   ',',
 ) as GpujsMode[];
-const CHANNELS = HEADS * HEAD_DIM;
-const GEOMETRY: KvGeometry = {
-  layers: 1,
-  queryHeads: HEADS,
-  kvHeads: HEADS,
-  headDim: HEAD_DIM,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const CHANNELS = BENCH_GEOMETRY.queryHeads * BENCH_GEOMETRY.headDim;
+const GEOMETRY: KvGeometry = BENCH_GEOMETRY;
 const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

@@ -6,6 +6,7 @@
 // `reps` timed rounds; the median per contestant and its ratio to the CPU backend.
 import {
   ATTENTION_RELATIVE_TOLERANCE,
+  BENCH_GEOMETRY,
   benchPackedStream,
   benchRows,
   relativeError,
@@ -14,16 +15,8 @@ import type { AttentionAttrs, KvGeometry } from '@skvq/core';
 import type { ReadyContestant } from './contestants.js';
 import type { BenchParams } from './params.js';
 
-const HEADS = 32;
-const HEAD_DIM = 128;
-const CHANNELS = HEADS * HEAD_DIM;
-const GEOMETRY: KvGeometry = {
-  layers: 1,
-  queryHeads: HEADS,
-  kvHeads: HEADS,
-  headDim: HEAD_DIM,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const CHANNELS = BENCH_GEOMETRY.queryHeads * BENCH_GEOMETRY.headDim;
+const GEOMETRY: KvGeometry = BENCH_GEOMETRY;
 const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
 /** Seeds of decode.bench.ts: keys 1, values 2, query 3. */
 const KEY_SEED = 1;
