@@ -7,7 +7,7 @@ import {
 } from '@skvq/backend-conformance';
 import { cpuReferenceBackend } from '@skvq/backend-cpu';
 import { expect, test } from 'vitest';
-import { ATTENTION_CHUNK } from '../src/index.js';
+import { ATTENTION_CHUNK, MAX_PREFILL_ROWS } from '../src/index.js';
 import { describeModes } from './helpers.js';
 
 // The conformance cases fit one pass; here the context is cut into slices of 64 positions
@@ -52,6 +52,26 @@ await describeModes(
       const want = await cpuReferenceBackend.kernels.attendPrefill!(inputs, attrs);
       const got = await backend.kernels.attendPrefill!(inputs, attrs);
       expect(relativeError(got, want)).toBeLessThanOrEqual(ATTENTION_RELATIVE_TOLERANCE);
+    });
+
+    test('prefill of more rows than one pass holds (several row batches), with sums', async () => {
+      const spec = { ...longPrefill!, prefill: { start: 850, count: MAX_PREFILL_ROWS * 2 + 5 } };
+      const c = buildAttentionCase(spec);
+      const attrs = { geometry: c.geometry, keysPreRope: c.spec.keysPreRope };
+      const { start, count } = spec.prefill;
+      const wantSums = new Float32Array(c.length);
+      const gotSums = new Float32Array(c.length);
+      const inputs = { q: c.q, start, count, keys: c.keys, values: c.values, length: c.length };
+      const want = await cpuReferenceBackend.kernels.attendPrefill!(
+        { ...inputs, attentionSums: wantSums },
+        attrs,
+      );
+      const got = await backend.kernels.attendPrefill!(
+        { ...inputs, attentionSums: gotSums },
+        attrs,
+      );
+      expect(relativeError(got, want)).toBeLessThanOrEqual(ATTENTION_RELATIVE_TOLERANCE);
+      expect(relativeError(gotSums, wantSums)).toBeLessThanOrEqual(ATTENTION_RELATIVE_TOLERANCE);
     });
   },
   { maxSliceTokens: ATTENTION_CHUNK },
