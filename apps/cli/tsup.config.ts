@@ -1,8 +1,9 @@
 import { defineConfig } from 'tsup';
 
 // Two outputs: the `skvq` executable (bin.js, with a shebang) and the programmatic API
-// (index.js + .d.ts) that tests and scripts call. Workspace packages and the native PNG
-// renderer stay external: they resolve from node_modules at run time.
+// (index.js + .d.ts) that tests and scripts call. Workspace packages are bundled; the native
+// PNG renderer and the GPU runtimes (webgpu's dawn.node, gpu.js with its optional headless-gl)
+// stay external: they resolve from node_modules at run time, and only when used.
 export default defineConfig([
   {
     entry: { bin: 'src/bin.ts' },
@@ -11,7 +12,7 @@ export default defineConfig([
     clean: true,
     sourcemap: true,
     banner: { js: '#!/usr/bin/env node' },
-    external: ['@resvg/resvg-js', 'node-llama-cpp'],
+    external: ['@resvg/resvg-js', 'node-llama-cpp', 'webgpu', 'gpu.js'],
     noExternal: [/^@skvq\//],
   },
   {
@@ -20,7 +21,7 @@ export default defineConfig([
     outDir: 'dist',
     dts: true,
     sourcemap: true,
-    external: ['@resvg/resvg-js', 'node-llama-cpp'],
+    external: ['@resvg/resvg-js', 'node-llama-cpp', 'webgpu', 'gpu.js'],
     noExternal: [/^@skvq\//],
   },
 ]);

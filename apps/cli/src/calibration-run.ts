@@ -2,6 +2,7 @@ import type { LlamaModel } from '@skvq/adapter-llama';
 import { createDenseCache } from '@skvq/cache';
 import { type AttentionSegment, searchClipRatio } from '@skvq/calibrator-reorder';
 import {
+  type BackendPlugin,
   type BitWidth,
   type CalibrationArtifact,
   type CalibrationBatch,
@@ -32,7 +33,7 @@ export interface CapturedActivations {
  * story is cut there). Each story is one sequence from position 0.
  */
 export async function captureActivations(
-  registry: Registry,
+  backend: BackendPlugin,
   model: LlamaModel,
   stories: readonly string[],
   maxTokens: number,
@@ -46,7 +47,6 @@ export async function captureActivations(
       'calibration from text needs the model tokenizer; pass --tokenizer',
     );
   }
-  const backend = await registry.resolveBackend();
   const batches: CalibrationBatch[] = [];
   let tokens = 0;
   let used = 0;

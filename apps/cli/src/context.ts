@@ -1,5 +1,7 @@
 import type { LlamaModel } from '@skvq/adapter-llama';
-import type { BackendPlugin, Registry } from '@skvq/core';
+import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
+import { GPUJS_BACKEND_NAME } from '@skvq/backend-gpujs';
+import { type BackendPlugin, type Registry, SkvqError } from '@skvq/core';
 import { type ParsedValues, stringOption } from './args.js';
 import type { DownloadOptions } from './download.js';
 import type { CliIo } from './io.js';
@@ -22,11 +24,13 @@ export function createContext(io: CliIo, downloadOptions?: DownloadOptions): Com
 export const MODEL_OPTIONS = {
   model: { type: 'string', short: 'm' },
   tokenizer: { type: 'string' },
+  backend: { type: 'string' },
 } as const;
 
 export const MODEL_HELP = `  -m, --model FILE      llama2.c .bin or GGUF model (default: stories260K from
                         $SKVQ_ASSETS/models, ../shared/models, the user cache, else downloaded)
-      --tokenizer FILE  llama2.c tokenizer.bin (default: tok512.bin beside the model)`;
+      --tokenizer FILE  llama2.c tokenizer.bin (default: tok512.bin beside the model)
+      --backend NAME    compute backend: cpu (default), webgpu, gpujs`;
 
 export const COMMON_HELP = `  -h, --help            show this help
       --json            machine-readable JSON on stdout
@@ -49,11 +53,39 @@ export async function openModel(
     log,
   });
   const model = await loadModel(ctx.registry, resolved);
-  const backend = await ctx.registry.resolveBackend();
+  const backend = await resolveCliBackend(ctx.registry, stringOption(values, 'backend'));
   log(
-    `model ${model.identity.name} (${model.format}, ${resolved.source}: ${resolved.modelPath}), backend ${backend.name}`,
+    `model ${model.identity.name} (${model.format}, ${resolved.source}: ${resolved.modelPath}), backend ${backendLabel(backend)}`,
   );
   return { model, backend, modelPath: resolved.modelPath };
+}
+
+/**
+ * The backend `--backend` names (default `cpu`), initialised; an unknown name is
+ * INVALID_ARGUMENT listing the registered ones, and one that cannot run here is the
+ * registry's NO_USABLE_BACKEND error saying why.
+ */
+export async function resolveCliBackend(
+  registry: Registry,
+  name: string | undefined,
+): Promise<BackendPlugin> {
+  const chosen = name ?? CPU_BACKEND_NAME;
+  const names = registry.list('backend').map((b) => b.name);
+  if (!names.includes(chosen)) {
+    throw new SkvqError(
+      'INVALID_ARGUMENT',
+      `--backend ${chosen} is unknown; expected one of ${names.join(', ')}`,
+    );
+  }
+  return registry.resolveBackend({ only: [chosen] });
+}
+
+/** A backend's name, with the mode gpu.js really runs in ("gpujs (headlessgl)"). */
+export function backendLabel(backend: BackendPlugin): string {
+  const mode = (backend as { mode?: () => string }).mode;
+  return backend.name === GPUJS_BACKEND_NAME && typeof mode === 'function'
+    ? `${backend.name} (${mode.call(backend)})`
+    : backend.name;
 }
 
 /** A stderr logger silenced by --quiet / --json. */

@@ -172,6 +172,25 @@ describe('skvq end to end (tiny subsets)', () => {
     expect(summary.cacheBytes).toBeGreaterThan(0);
   });
 
+  it('generate --backend gpujs runs the cache kernels on gpu.js and names its mode', async () => {
+    const r = await run([
+      'generate',
+      '--model',
+      MODEL,
+      '--cache',
+      'skvq-k2v1.5',
+      '--calib',
+      join(tmp, 'calib.json'),
+      '--max-tokens',
+      '3',
+      '--backend',
+      'gpujs',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/backend gpujs \((headlessgl|webasm|cpu)\)/);
+    expect(r.out).toMatch(/tokens\/s/);
+  });
+
   it('inspect describes a model and a calibration artifact', async () => {
     const m = await run(['inspect', MODEL]);
     expect(m.code).toBe(0);
@@ -304,6 +323,20 @@ describe('skvq bad input', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain(text);
     expect(r.err).toContain('--help');
+  });
+
+  it('an unknown --backend names the ones there are', async () => {
+    const r = await run([
+      'generate',
+      '--model',
+      MODEL,
+      '--backend',
+      'quantum',
+      '--max-tokens',
+      '1',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toContain('--backend quantum is unknown; expected one of cpu, webgpu, gpujs');
   });
 
   it('inspect of a file that is none of the known kinds', async () => {

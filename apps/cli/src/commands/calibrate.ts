@@ -129,12 +129,12 @@ export async function calibrateCommand(
   const meta = metaOption(values, cmd);
   const log = logger(ctx.io, values);
   const textPath = resolveText(stringOption(values, 'text'), ctx.io.env, ctx.io.cwd);
-  const { model } = await openModel(ctx, values, log);
+  const { model, backend } = await openModel(ctx, values, log);
   const stories = readStories(textPath);
   const calibStories = stories.slice(Math.max(0, stories.length - CALIBRATION_STORIES));
   const progress = createProgress(ctx.io, 'capture', values.quiet === true || values.json === true);
   const captured = await captureActivations(
-    ctx.registry,
+    backend,
     model,
     calibStories,
     tokens,

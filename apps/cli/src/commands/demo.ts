@@ -73,7 +73,7 @@ export async function demoCommand(ctx: CommandContext, argv: readonly string[]):
   const stories = readStories(textPath);
   if (!values.json) out(`== 1. calibrate SKVQ K2V1.5 on the last stories of ${textPath}\n`);
   const captured = await captureActivations(
-    ctx.registry,
+    backend,
     model,
     stories.slice(-300),
     calibTokens,

@@ -218,7 +218,7 @@ export async function runEvaluation(
           }
           const p = createProgress(ctx.io, 'calibration capture', silent);
           captured = await captureActivations(
-            ctx.registry,
+            backend,
             model,
             calibStories,
             req.calibTokens,

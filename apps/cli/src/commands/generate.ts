@@ -108,7 +108,7 @@ export async function generateCommand(
         `no --calib: calibrating on the fly (${GENERATE_CALIBRATION_TOKENS} tokens of the text's last stories)`,
       );
       const captured = await captureActivations(
-        ctx.registry,
+        backend,
         model,
         stories.slice(-300),
         GENERATE_CALIBRATION_TOKENS,
