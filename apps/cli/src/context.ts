@@ -1,6 +1,6 @@
 import type { LlamaModel } from '@skvq/adapter-llama';
 import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
-import { GPUJS_BACKEND_NAME } from '@skvq/backend-gpujs';
+import { backendLabel } from '@skvq/backend-gpujs';
 import { type BackendPlugin, type Registry, SkvqError } from '@skvq/core';
 import { type ParsedValues, stringOption } from './args.js';
 import type { DownloadOptions } from './download.js';
@@ -78,14 +78,6 @@ export async function resolveCliBackend(
     );
   }
   return registry.resolveBackend({ only: [chosen] });
-}
-
-/** A backend's name, with the mode gpu.js really runs in ("gpujs (headlessgl)"). */
-export function backendLabel(backend: BackendPlugin): string {
-  const mode = (backend as { mode?: () => string }).mode;
-  return backend.name === GPUJS_BACKEND_NAME && typeof mode === 'function'
-    ? `${backend.name} (${mode.call(backend)})`
-    : backend.name;
 }
 
 /** A stderr logger silenced by --quiet / --json. */

@@ -5,6 +5,7 @@
 // SKVQ_REQUIRE_CI_FEATURES=1 every absence fails.
 import { mulberry32 } from '@skvq/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { conformanceChecks } from '../../../packages/backend-conformance/src/checks.js';
 import {
   DIV_RN_MAX_STEPS,
   divisionWgsl,
@@ -14,7 +15,6 @@ import {
   nearMidpoint,
   nextBits,
 } from '../../../packages/backend-webgpu/test/div-rn-model.js';
-import { conformanceChecks } from '../src/conformance/checks.js';
 import type { ConformanceBackend, ConformanceReport } from '../src/conformance/main.js';
 import { chromiumMissing, openSession, requireCiFeatures, type Session } from './harness.js';
 

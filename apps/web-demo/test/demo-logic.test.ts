@@ -1,10 +1,9 @@
 // The page's DOM-free logic: settings validation, the backend choice, fp16 baseline bytes,
 // the memory chart and the storage class of each position.
-import { createGpujsBackend } from '@skvq/backend-gpujs';
+import { backendLabel, createGpujsBackend } from '@skvq/backend-gpujs';
 import { SkvqError } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import {
-  backendLabel,
   DEMO_BACKEND_CHOICES,
   parseBackendChoice,
   resolveOptionsFor,

@@ -16,10 +16,16 @@ export {
   type PieceSpec,
   prefillCaseSpecs,
 } from './cases.js';
-export { ATTENTION_RELATIVE_TOLERANCE, firstDifference, relativeError } from './compare.js';
 export {
+  type Check,
+  type CheckResult,
   CONFORMANCE_AREAS,
   type ConformanceArea,
+  conformanceChecks,
+  runChecks,
+} from './checks.js';
+export { ATTENTION_RELATIVE_TOLERANCE, firstDifference, relativeError } from './compare.js';
+export {
   type ConformanceSkip,
   type DescribeBackendOptions,
   describeBackend,

@@ -134,7 +134,7 @@ function attendGpujs(
   };
   // Queries rotated at their own positions and pre-scaled (float32, like the reference).
   const qr = new Float32Array(rows * qHidden);
-  for (let i = 0; i < rows * qHidden; i++) qr[i] = q[i] as number;
+  qr.set(q.subarray(0, rows * qHidden));
   if (rope.style !== 'none') {
     const table = ropeTable(headDim, rope, firstPosition + rows);
     for (let r = 0; r < rows; r++) {

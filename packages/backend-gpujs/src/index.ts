@@ -10,6 +10,7 @@ export {
 } from './constants.js';
 export { GpujsContext, type KernelSpec } from './context.js';
 export { dequantizeGpujs } from './dequantize.js';
+export { backendLabel } from './label.js';
 export {
   GPUJS_MODES,
   type GpujsInstance,

@@ -2,6 +2,7 @@ import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type BitWidth,
   type ChannelBlockLayout,
+  codeBytes,
   groupCount,
   META_BYTES,
   type MetaFormat,
@@ -138,7 +139,7 @@ function quantizeOnDevice(
 ): { codes: Uint8Array; params: Float32Array } {
   const C = plan.channels;
   const maxq = maxQ(plan.bits);
-  const rowBytes = rowCodeBytes({ bits: plan.bits, channels: C } as QuantLayout);
+  const rowBytes = codeBytes(plan.bits, C);
   // Outputs are fixed per compiled kernel: pad the rows to a power of two (zeros).
   const codeRowsPad = pow2Ceil(plan.codeRows);
   const statRowsPad = pow2Ceil(plan.statRows);

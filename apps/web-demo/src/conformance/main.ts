@@ -5,7 +5,11 @@
 import { createGpujsBackend } from '@skvq/backend-gpujs';
 import { createWebgpuBackend } from '@skvq/backend-webgpu';
 import { describeError } from '@skvq/core';
-import { type CheckResult, conformanceChecks, runChecks } from './checks.js';
+import {
+  type CheckResult,
+  conformanceChecks,
+  runChecks,
+} from '../../../../packages/backend-conformance/src/checks.js';
 
 /** Backends this page can check, as `?backend=` names them. */
 export const CONFORMANCE_BACKENDS = ['webgpu', 'gpujs'] as const;

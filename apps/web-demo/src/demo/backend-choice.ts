@@ -1,9 +1,8 @@
-// The page's backend selector, free of DOM: which registry backends a choice allows, and the
-// label of the backend that runs (a gpu.js backend names the mode it actually runs in).
+// The page's backend selector, free of DOM: which registry backends a choice allows.
 import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
-import { GPUJS_BACKEND_NAME, type GpujsBackend } from '@skvq/backend-gpujs';
+import { GPUJS_BACKEND_NAME } from '@skvq/backend-gpujs';
 import { WEBGPU_BACKEND_NAME } from '@skvq/backend-webgpu';
-import { type BackendPlugin, type ResolveBackendOptions, SkvqError } from '@skvq/core';
+import { type ResolveBackendOptions, SkvqError } from '@skvq/core';
 
 /** The selector's values: 'auto' resolves by registry priority (WebGPU, gpu.js, CPU). */
 export const DEMO_BACKEND_CHOICES = [
@@ -28,12 +27,4 @@ export function parseBackendChoice(raw: string): DemoBackendChoice {
 /** What `registry.resolveBackend` gets for a choice: every backend, or only the chosen one. */
 export function resolveOptionsFor(choice: DemoBackendChoice): ResolveBackendOptions {
   return choice === 'auto' ? {} : { only: [choice] };
-}
-
-/** The name shown for a running backend: "gpujs (webgl2)" for gpu.js, else its name. */
-export function backendLabel(backend: BackendPlugin): string {
-  const mode = (backend as Partial<GpujsBackend>).mode;
-  return backend.name === GPUJS_BACKEND_NAME && typeof mode === 'function'
-    ? `${backend.name} (${mode.call(backend)})`
-    : backend.name;
 }

@@ -2,6 +2,7 @@
 // live view of speed, memory against fp16, token storage classes and perplexity.
 import { generateStream, type LlamaModel } from '@skvq/adapter-llama';
 import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
+import { backendLabel } from '@skvq/backend-gpujs';
 import type { KvCache } from '@skvq/cache';
 import {
   type BackendPlugin,
@@ -11,12 +12,7 @@ import {
   SkvqError,
   serializeCalibration,
 } from '@skvq/core';
-import {
-  backendLabel,
-  type DemoBackendChoice,
-  parseBackendChoice,
-  resolveOptionsFor,
-} from './backend-choice.js';
+import { type DemoBackendChoice, parseBackendChoice, resolveOptionsFor } from './backend-choice.js';
 import {
   cacheFactory,
   calibrateOnTheFly,

@@ -1,7 +1,8 @@
-// The shared conformance checks, without vitest, for a page. The case builders and seeds
-// come from @skvq/backend-conformance's sources (its index also exports the vitest-based
-// describeBackend, which must not be bundled into a page), so the cases are the very ones
-// the Node suite runs; the oracle is the CPU reference backend and reference quantizers.
+// The conformance checks, free of any test runner: describeBackend (describe-backend.ts)
+// registers each one as a vitest test, and apps/web-demo's conformance page runs the same
+// checks in a browser (it imports this file directly, since the package index also exports
+// the vitest-based describeBackend). The oracle is the CPU reference backend and the
+// reference quantizers.
 import { cpuReferenceBackend } from '@skvq/backend-cpu';
 import { quantizeBlockReference } from '@skvq/baselines';
 import {
@@ -25,31 +26,45 @@ import {
   attentionCaseSpecs,
   buildAttentionCase,
   prefillCaseSpecs,
-} from '../../../../packages/backend-conformance/src/cases.js';
-import {
-  ATTENTION_RELATIVE_TOLERANCE,
-  firstDifference,
-  relativeError,
-} from '../../../../packages/backend-conformance/src/compare.js';
+} from './cases.js';
+import { ATTENTION_RELATIVE_TOLERANCE, firstDifference, relativeError } from './compare.js';
 import {
   channelBlockLayout,
   randomBytes,
   randomTokenGroupLayout,
   randomTokens,
-} from '../../../../packages/backend-conformance/src/generators.js';
-import { createRng } from '../../../../packages/backend-conformance/src/rng.js';
+} from './generators.js';
+import { createRng } from './rng.js';
 
-/** Same sizes as the Node suite (describe-backend.ts): 37 channels pad every packed row. */
+/** Channels of the quantize checks: not a multiple of 8, 5 or 3, so every row has padding. */
 const QUANT_CHANNELS = 37;
 const QUANT_TOKENS = 5;
 const BLOCK_TOKENS = 4;
 const METAS: readonly MetaFormat[] = SUPPORTED_META_FORMATS;
 const BITS: readonly BitWidth[] = SUPPORTED_BITS;
 
-/** One case's outcome, as the page reports it on window. */
+/** Areas of the suite; describeBackend's `only` restricts a backend to the kernels it has. */
+export type ConformanceArea =
+  | 'quantizeTokens'
+  | 'quantizeBlock'
+  | 'dequantize'
+  | 'attendDecode'
+  | 'attendPrefill'
+  | 'errors';
+
+export const CONFORMANCE_AREAS: readonly ConformanceArea[] = [
+  'quantizeTokens',
+  'quantizeBlock',
+  'dequantize',
+  'attendDecode',
+  'attendPrefill',
+  'errors',
+];
+
+/** One check's outcome (what the browser page reports). */
 export interface CheckResult {
   name: string;
-  area: string;
+  area: ConformanceArea;
   pass: boolean;
   /** Largest error seen: relative error (attention) or index of the first differing byte (-1 = none). */
   maxError: number;
@@ -58,7 +73,7 @@ export interface CheckResult {
 
 export interface Check {
   name: string;
-  area: string;
+  area: ConformanceArea;
   /** Resolves to the measured error; throws (any error) when the case fails. */
   run: (backend: BackendPlugin) => Promise<number>;
 }
@@ -329,7 +344,7 @@ function attentionChecks(mode: 'attendDecode' | 'attendPrefill', tolerance: numb
           `attentionSums relative error ${sumsError} > ${tolerance}`,
           sumsError,
         );
-      // Each query row's probabilities add up to 1 (3 decimals, as the Node suite's toBeCloseTo).
+      // Each query row's probabilities add up to 1, to 3 decimals (|total - rows| < 5e-4).
       let total = 0;
       for (const s of gotSums) total += s;
       const rows = mode === 'attendDecode' ? 1 : (c.spec.prefill?.count ?? 1);
@@ -442,7 +457,7 @@ function errorChecks(): Check[] {
   ];
 }
 
-/** Every check of the shared suite, in the Node suite's order. */
+/** Every check of the shared suite, grouped by area in this order. */
 export function conformanceChecks(tolerance = ATTENTION_RELATIVE_TOLERANCE): Check[] {
   return [
     ...quantizeTokensChecks(),
