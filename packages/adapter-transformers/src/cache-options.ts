@@ -23,6 +23,8 @@ export type SkvqStorageOptions =
   | {
       /** Full precision, no quantization (fp32 reproduces plain transformers.js exactly). */
       storage: 'fp32' | 'fp16';
+      /** Tokens per allocated page (default: the dense cache's, 1024). */
+      pageTokens?: number;
       backend?: BackendPlugin;
     }
   | {
@@ -38,6 +40,7 @@ export type SkvqStorageOptions =
       meta?: MetaFormat;
       /** Storage of sinks and window (default fp32). */
       fpPrecision?: FpPrecision;
+      /** Tokens per packed page (default: the cache's, 256); small pages, small slack. */
       pageTokens?: number;
       backend?: BackendPlugin;
     };
@@ -54,7 +57,13 @@ export function skvqCacheOptions(
   const geometry = transformersGeometry(config);
   const backend = options.backend ?? cpuBackend;
   if (options.storage === 'fp32' || options.storage === 'fp16') {
-    return { geometry, precision: options.storage, backend, keysPreRope: false };
+    return {
+      geometry,
+      precision: options.storage,
+      backend,
+      keysPreRope: false,
+      ...(options.pageTokens !== undefined ? { pageTokens: options.pageTokens } : {}),
+    };
   }
   if (options.storage !== 'skvq') {
     throw new SkvqError(
