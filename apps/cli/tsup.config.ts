@@ -12,7 +12,13 @@ export default defineConfig([
     clean: true,
     sourcemap: true,
     banner: { js: '#!/usr/bin/env node' },
-    external: ['@resvg/resvg-js', 'node-llama-cpp', 'webgpu', 'gpu.js'],
+    external: [
+      '@resvg/resvg-js',
+      'node-llama-cpp',
+      'webgpu',
+      'gpu.js',
+      '@huggingface/transformers',
+    ],
     noExternal: [/^@skvq\//],
   },
   {
@@ -21,7 +27,13 @@ export default defineConfig([
     outDir: 'dist',
     dts: true,
     sourcemap: true,
-    external: ['@resvg/resvg-js', 'node-llama-cpp', 'webgpu', 'gpu.js'],
+    external: [
+      '@resvg/resvg-js',
+      'node-llama-cpp',
+      'webgpu',
+      'gpu.js',
+      '@huggingface/transformers',
+    ],
     noExternal: [/^@skvq\//],
   },
 ]);

@@ -53,6 +53,9 @@ ${MODEL_HELP}
       --tokens N        calibration tokens (default ${DEFAULT_CALIBRATION_TOKENS})
       --seed N          k-means seed (default ${DEFAULT_CALIBRATION_SEED})
       --meta M          scale/zero storage: fp16, fp8e4m3, fp32 (default fp16)
+      --runtime R       llama2c (default) or transformers: --model DIR is then a transformers.js
+                        folder (config.json, onnx/model.onnx); its present.* keys (post-RoPE)
+                        and values are captured, keys also stand in for the queries
 ${COMMON_HELP}
 `;
 
@@ -67,6 +70,7 @@ export const CALIBRATE_OPTIONS = {
   tokens: { type: 'string' },
   seed: { type: 'string' },
   meta: { type: 'string' },
+  runtime: { type: 'string' },
 } as const;
 
 /** Default nominal group size: 8 channels = one head of stories260K (kvHidden 32). */
@@ -115,6 +119,17 @@ export async function calibrateCommand(
   if (values.help) {
     ctx.io.stdout(CALIBRATE_HELP);
     return 0;
+  }
+  const runtime = choiceOption(
+    values,
+    'runtime',
+    ['llama2c', 'transformers'] as const,
+    'llama2c',
+    cmd,
+  );
+  if (runtime === 'transformers') {
+    const { calibrateTransformersCommand } = await import('./calibrate-transformers.js');
+    return calibrateTransformersCommand(ctx, values);
   }
   const out = stringOption(values, 'out');
   if (!out)
