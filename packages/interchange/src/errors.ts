@@ -4,6 +4,8 @@ import { SkvqError, type SkvqErrorCode } from '@skvq/core';
 export interface FileErrorContext {
   file: string;
   tensor?: string;
+  /** A TensorEntry's name (so an entry can be passed as the context). */
+  name?: string;
 }
 
 /**
@@ -17,12 +19,12 @@ export function fileError(
   message: string,
   details: Record<string, unknown> = {},
 ): never {
-  const prefix =
-    where.tensor === undefined ? where.file : `${where.file}: tensor "${where.tensor}"`;
+  const tensor = where.tensor ?? where.name;
+  const prefix = tensor === undefined ? where.file : `${where.file}: tensor "${tensor}"`;
   throw new SkvqError(code, `${prefix}: ${message}`, {
     details: {
       file: where.file,
-      ...(where.tensor === undefined ? {} : { tensor: where.tensor }),
+      ...(tensor === undefined ? {} : { tensor }),
       ...details,
     },
   });
