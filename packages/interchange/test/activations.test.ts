@@ -149,9 +149,9 @@ describe('calibration from activation files equals calibration from the batches'
         expect(post.layers[l][s].perm).toEqual(pre.layers[l][s].perm);
         expect(post.layers[l][s].groupOffsets).toEqual(pre.layers[l][s].groupOffsets);
         expect(post.layers[l][s].alpha).toBe(pre.layers[l][s].alpha);
-        post.layers[l][s].alphaSearch.errors.forEach((e: number, i: number) =>
-          expect(e).toBeCloseTo(pre.layers[l][s].alphaSearch.errors[i], 5),
-        );
+        post.layers[l][s].alphaSearch.errors.forEach((e: number, i: number) => {
+          expect(e).toBeCloseTo(pre.layers[l][s].alphaSearch.errors[i], 5);
+        });
       }
     }
     // calibrating the rotated keys as if they were pre-RoPE does change the statistics
