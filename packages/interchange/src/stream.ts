@@ -36,6 +36,8 @@ export function queriesFromKeys(
   const { queryHeads, kvHeads, headDim } = geometry;
   const group = queryHeads / kvHeads;
   const kw = kvHidden(geometry);
+  // MHA: the queries are the keys themselves (a view; calibrators copy what they keep).
+  if (group === 1) return k.subarray(0, count * kw);
   const qw = queryHidden(geometry);
   const q = new Float32Array(count * qw);
   for (let t = 0; t < count; t++) {
