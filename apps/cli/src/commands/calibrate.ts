@@ -1,6 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { type CalibrationArtifact, serializeCalibration } from '@skvq/core';
+import { resolve } from 'node:path';
+import type { CalibrationArtifact } from '@skvq/core';
 import {
   choiceOption,
   intOption,
@@ -10,6 +9,7 @@ import {
   parseKvBits,
   stringOption,
 } from '../args.js';
+import { artifactTime, exportFormatsOption, writeCalibrationFiles } from '../calibration-files.js';
 import {
   attentionErrorSummary,
   type CapturedActivations,
@@ -31,10 +31,13 @@ import { UsageError } from '../errors.js';
 import { createProgress } from '../progress.js';
 import { fmt, renderTable } from '../table.js';
 import { CALIBRATION_STORIES, readStories, resolveText } from '../text.js';
+import { calibrateActivationsCommand, wantsActivations } from './calibrate-activations.js';
 
 export const CALIBRATE_HELP = `skvq calibrate: fit SKVQ's channel reordering and clip ratios on text
 
 Usage: skvq calibrate --out calib.json [options]
+       skvq calibrate --activations FILE|DIR --out calib.json [options]   (no model: see
+                        skvq calibrate --activations x --help)
 
 Runs the calibration text through the model, captures each layer's pre-RoPE keys and values
 (the adapter's onActivations hook), clusters channels by their (min, max) with k-means into
@@ -46,6 +49,7 @@ ${MODEL_HELP}
       --text FILE       calibration text (default: tinystories-valid-head.txt beside the
                         models; its last ${CALIBRATION_STORIES} stories are used)
   -o, --out FILE        where to write the artifact (required)
+      --export LIST     also write permutations, groups, clip ratios: safetensors, npy or all
       --bits KxVy       bits of keys and values, e.g. K2V1.5 (default K2V1.5); 8, 4, 3, 2, 1.5
       --group-size N    nominal channels per group (default 8; kvHidden/N clusters)
       --grouping G      cluster (raw k-means clusters) or equal (equal-size groups); default cluster
@@ -71,6 +75,7 @@ export const CALIBRATE_OPTIONS = {
   seed: { type: 'string' },
   meta: { type: 'string' },
   runtime: { type: 'string' },
+  export: { type: 'string' },
 } as const;
 
 /** Default nominal group size: 8 channels = one head of stories260K (kvHidden 32). */
@@ -115,6 +120,7 @@ export async function calibrateCommand(
   argv: readonly string[],
 ): Promise<number> {
   const cmd = 'calibrate';
+  if (wantsActivations(argv)) return calibrateActivationsCommand(ctx, argv);
   const { values } = parseCommandArgs(cmd, argv, CALIBRATE_OPTIONS);
   if (values.help) {
     ctx.io.stdout(CALIBRATE_HELP);
@@ -142,6 +148,8 @@ export async function calibrateCommand(
   const tokens = intOption(values, 'tokens', DEFAULT_CALIBRATION_TOKENS, cmd, 1);
   const seed = intOption(values, 'seed', DEFAULT_CALIBRATION_SEED, cmd, 0);
   const meta = metaOption(values, cmd);
+  const exportFormats = exportFormatsOption(stringOption(values, 'export'), cmd);
+  const createdAt = artifactTime(ctx.io.env, cmd);
   const log = logger(ctx.io, values);
   const textPath = resolveText(stringOption(values, 'text'), ctx.io.env, ctx.io.cwd);
   const { model, backend } = await openModel(ctx, values, log);
@@ -157,7 +165,7 @@ export async function calibrateCommand(
     (d, t) => progress.update(d, t, 'tokens'),
   );
   progress.done(`${captured.tokens} tokens from ${captured.stories} stories`);
-  const artifact = await calibrateCaptured(ctx.registry, model, captured, {
+  const calibrated = await calibrateCaptured(ctx.registry, model, captured, {
     bits,
     meta,
     groupSize,
@@ -166,8 +174,10 @@ export async function calibrateCommand(
     seed,
   });
   const outPath = resolve(ctx.io.cwd, out);
-  mkdirSync(dirname(outPath), { recursive: true });
-  writeFileSync(outPath, serializeCalibration(artifact));
+  const { artifact, exports } = writeCalibrationFiles(outPath, calibrated, {
+    createdAt,
+    exports: exportFormats,
+  });
   if (values.json) {
     const errors = attentionErrorSummary(artifact, captured);
     ctx.io.stdout(
@@ -183,5 +193,6 @@ export async function calibrateCommand(
     'attention-output relative error on the calibration samples: plain = contiguous groups, no clip (RTN); reord = calibrated groups, no clip; calib = groups + chosen alpha\n',
   );
   ctx.io.stdout(`wrote ${outPath}\n`);
+  for (const e of exports) ctx.io.stdout(`wrote ${e}\n`);
   return 0;
 }

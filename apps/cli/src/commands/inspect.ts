@@ -17,6 +17,7 @@ import { UsageError } from '../errors.js';
 import { loadModel, readHead } from '../model-lookup.js';
 import { fmt, renderTable } from '../table.js';
 import { describeArtifact } from './calibrate.js';
+import { inspectTensors, isTensorPath } from './inspect-tensors.js';
 
 export const INSPECT_HELP = `skvq inspect: describe a model, a calibration artifact or a saved cache
 
@@ -24,6 +25,9 @@ Usage: skvq inspect FILE [--calib FILE] [--tokenizer FILE]
 
   model (llama2.c .bin, GGUF)  geometry, parameters, fingerprint
   calibration artifact (.json) model, settings, groups per layer, chosen alphas
+  calibration export (.safetensors, or a folder of .npy; skvq calibrate --export)
+                               permutations, groups (smallest size) and alphas per layer
+  activation capture (.safetensors, .npy, folder)  geometry, tokens, keys, queries
   saved cache (skvq generate --save-cache)  kind, streams, tokens per layer, bytes breakdown;
                                a cache quantized with skvq is restored only with --calib
 
@@ -147,6 +151,7 @@ export async function inspectCommand(
   }
   if (positionals.length !== 1) throw new UsageError('inspect takes exactly one FILE', cmd);
   const path = resolve(ctx.io.cwd, positionals[0]!);
+  if (isTensorPath(path)) return inspectTensors(ctx, path, values.json === true);
   const head = readHead(path);
   const out = ctx.io.stdout;
   const json = values.json === true;
