@@ -11,9 +11,9 @@ import {
   ropeInverseFrequencies,
   validateGeometry,
 } from '@skvq/core';
-import { requireKernel } from './backend.js';
 import { finishBytes, zeroParts } from './bytes.js';
 import { FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
+import { CacheKernels } from './kernels.js';
 import type { CacheDescription, KvCache } from './types.js';
 import {
   checkAppend,
@@ -69,9 +69,7 @@ export class DenseCache implements KvCache {
   readonly keys: FpPagedRows[];
   readonly values: FpPagedRows[];
   readonly precision: FpPrecision;
-  private readonly attendDecodeKernel;
-  private readonly attendPrefillKernel;
-  private readonly attrs: AttentionAttrs;
+  private readonly kernels: CacheKernels;
   private readonly channels: number;
   private readonly invFreq: Float64Array;
 
@@ -83,10 +81,9 @@ export class DenseCache implements KvCache {
     checkPositiveIntOption(pageTokens, 'pageTokens', where);
     this.keysPreRope = options.keysPreRope ?? true;
     this.precision = options.precision;
-    this.attendDecodeKernel = requireKernel(options.backend, 'attendDecode');
-    this.attendPrefillKernel = requireKernel(options.backend, 'attendPrefill');
+    const attrs: AttentionAttrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
+    this.kernels = new CacheKernels(options.backend, { tokens: false, block: false }, attrs);
     this.channels = kvHidden(this.geometry);
-    this.attrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
     this.invFreq =
       this.geometry.rope.style === 'none'
         ? new Float64Array(0)
@@ -120,7 +117,7 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendDecodeKernel(inputs, this.attrs);
+    return this.kernels.attendDecode(inputs);
   }
 
   attendPrefill(
@@ -139,7 +136,7 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendPrefillKernel(inputs, this.attrs);
+    return this.kernels.attendPrefill(inputs);
   }
 
   /** Every token of a dense cache is a full-precision token kept for good: keptFp. */

@@ -198,8 +198,24 @@ export class FpPagedRows {
     return this.pages.length * this.pageTokens * perToken - this.heldBytes();
   }
 
+  /** The held rows, page by page, as bytes (saved sections). */
+  rowSections(): Uint8Array[] {
+    return this.pages.map((page) => bytesOf(page.data.subarray(0, page.count * this.channels)));
+  }
+
+  /** Saved section: every held position (Int32), then every held row. */
+  sections(): Uint8Array[] {
+    const positions = this.pages.map((page) => bytesOf(page.positions.subarray(0, page.count)));
+    return [...positions, ...this.rowSections()];
+  }
+
   clear(): void {
     this.pages.length = 0;
     this.total = 0;
   }
+}
+
+/** The bytes of a typed array (a view, no copy). */
+export function bytesOf(a: FpData | Int32Array | Uint8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

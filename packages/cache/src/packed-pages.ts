@@ -6,7 +6,8 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
-import { POSITION_BYTES } from './fp-rows.js';
+import { bytesOf, POSITION_BYTES } from './fp-rows.js';
+import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 export interface PackedPage {
   /** [pageTokens, rowCodeBytes] packed codes. */
@@ -130,5 +131,50 @@ export class PackedPages {
   clear(): void {
     this.pages.length = 0;
     this.total = 0;
+  }
+
+  /** Saved section: positions (Int32), codes, metadata of every page, back to back. */
+  sections(): Uint8Array[] {
+    const held = this.pages;
+    return [
+      ...held.map((page) => bytesOf(page.positions.subarray(0, page.count))),
+      ...held.map((page) => page.codes.subarray(0, page.count * this.rowBytes)),
+      ...held.map((page) => page.meta.subarray(0, (page.count / this.unitTokens) * this.unitBytes)),
+    ];
+  }
+
+  /** Bytes of the saved section of `tokens` quantized tokens of `layout`. */
+  static sectionBytes(layout: QuantLayout, tokens: number): number {
+    return (
+      tokens * (POSITION_BYTES + rowCodeBytes(layout)) +
+      (tokens / tokensPerMetaUnit(layout)) * metaBytesPerUnit(layout)
+    );
+  }
+
+  /** Restores `tokens` quantized tokens (whole metadata units) from a saved section. */
+  restore(reader: SectionReader, tokens: number, length: number): void {
+    if (tokens % this.unitTokens !== 0) {
+      throw badSection(
+        `${reader.name} quantized count ${tokens} is not a multiple of ${this.unitTokens} tokens per metadata unit`,
+      );
+    }
+    const positions = reader.int32(tokens);
+    checkPositions(positions, length, `${reader.name} quantized`);
+    const codes = reader.take(tokens * this.rowBytes);
+    const meta = reader.take((tokens / this.unitTokens) * this.unitBytes);
+    let done = 0;
+    for (const slice of this.reserve(tokens, positions, 0)) {
+      slice.page.codes.set(
+        codes.subarray(done * this.rowBytes, (done + slice.tokens) * this.rowBytes),
+        slice.first * this.rowBytes,
+      );
+      const u0 = done / this.unitTokens;
+      const u1 = (done + slice.tokens) / this.unitTokens;
+      slice.page.meta.set(
+        meta.subarray(u0 * this.unitBytes, u1 * this.unitBytes),
+        (slice.first / this.unitTokens) * this.unitBytes,
+      );
+      done += slice.tokens;
+    }
   }
 }

@@ -1,6 +1,7 @@
 import type { FpSegment } from '@skvq/core';
 import {
   allocFp,
+  bytesOf,
   FP_BYTES,
   type FpData,
   type FpPrecision,
@@ -8,6 +9,7 @@ import {
   readFpRows,
   writeFpRows,
 } from './fp-rows.js';
+import { badSection, type SectionReader } from './section-reader.js';
 
 /**
  * The full-precision recent window of one layer (keys and values): the last `window`
@@ -40,13 +42,9 @@ export class WindowBuffer {
     return this.positions[this.head]!;
   }
 
-  /** Copies of rows [head + first, head + first + rows) as float32 (for quantization). */
-  readK(first: number, rows: number): Float32Array {
-    return readFpRows(this.k, this.head + first, rows, this.channels);
-  }
-
-  readV(first: number, rows: number): Float32Array {
-    return readFpRows(this.v, this.head + first, rows, this.channels);
+  /** A float32 copy of the held rows first .. first+rows-1 (0 = oldest), for quantization. */
+  read(stream: 'k' | 'v', first: number, rows: number): Float32Array {
+    return readFpRows(stream === 'k' ? this.k : this.v, this.head + first, rows, this.channels);
   }
 
   /** Drops the `rows` oldest tokens (they left the window). */
@@ -73,14 +71,32 @@ export class WindowBuffer {
     this.count += rows;
   }
 
-  /** Restores stored rows (load): same precision, consecutive positions. */
-  appendStored(k: FpData, v: FpData, rows: number, firstPosition: number): void {
-    const at = this.head + this.count;
+  /** Saved section: K rows, then V rows, in stored precision. */
+  sections(): Uint8Array[] {
+    return [bytesOf(this.stored('k')), bytesOf(this.stored('v'))];
+  }
+
+  /** Bytes of the saved section of `rows` window tokens. */
+  static sectionBytes(rows: number, channels: number, precision: FpPrecision): number {
+    return 2 * rows * channels * FP_BYTES[precision];
+  }
+
+  /** Restores an empty window from its saved section: `rows` tokens ending at `length`. */
+  restore(reader: SectionReader, rows: number, length: number): void {
+    if (!Number.isInteger(rows) || rows < 0 || rows > this.window || rows > length) {
+      throw badSection(
+        `${reader.name} count ${String(rows)} is not in 0..${Math.min(this.window, length)}`,
+      );
+    }
     const ch = this.channels;
-    (this.k as Float32Array).set((k as Float32Array).subarray(0, rows * ch), at * ch);
-    (this.v as Float32Array).set((v as Float32Array).subarray(0, rows * ch), at * ch);
-    for (let i = 0; i < rows; i++) this.positions[at + i] = firstPosition + i;
-    this.count += rows;
+    const k = reader.fp(this.precision, rows * ch);
+    const v = reader.fp(this.precision, rows * ch);
+    reader.finish();
+    (this.k as Float32Array).set(k as Float32Array, 0);
+    (this.v as Float32Array).set(v as Float32Array, 0);
+    for (let i = 0; i < rows; i++) this.positions[i] = length - rows + i;
+    this.head = 0;
+    this.count = rows;
   }
 
   private compact(): void {

@@ -39,7 +39,7 @@ describe.each(METHODS)(
       cache.append(0, k.subarray(0, 200 * CH), v.subarray(0, 200 * CH), 200);
       for (let t = 200; t < n; t++)
         cache.append(0, k.slice(t * CH, (t + 1) * CH), v.slice(t * CH, (t + 1) * CH), 1);
-      const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+      const layouts = cache.layouts(0);
       const sim = simulateCache(geometry, k, v, n, {
         window: 128,
         sinks: 5,

@@ -75,7 +75,7 @@ describe('real stories260K layer-0 K/V', () => {
       cache.append(0, k.subarray(0, 64 * CH), v.subarray(0, 64 * CH), 64);
       for (let t = 64; t < n; t++)
         cache.append(0, k.slice(t * CH, (t + 1) * CH), v.slice(t * CH, (t + 1) * CH), 1);
-      const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+      const layouts = cache.layouts(0);
       const sim = simulateCache(geometry, k, v, n, {
         window,
         sinks,
