@@ -40,6 +40,7 @@ export class CacheLayer {
       config.policy.window,
       config.channels,
       config.streams.k.precision,
+      config.streams.k.identity,
     );
     this.k = streams?.k ?? new QuantizedStream(config.streams.k);
     this.v = streams?.v ?? new QuantizedStream(config.streams.v);

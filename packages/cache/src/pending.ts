@@ -5,10 +5,10 @@ import {
   FP_BYTES,
   type FpData,
   type FpPrecision,
-  POSITION_BYTES,
   readFpRows,
   writeFpRows,
 } from './fp-rows.js';
+import { POSITION_BYTES } from './positions.js';
 import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 /**

@@ -19,8 +19,10 @@ import { CacheLayer, type LayerConfig, STREAMS } from './layer.js';
 import { afterValue, settleAll } from './maybe-promise.js';
 import { OriginalChunk } from './original-prefill.js';
 import { createLayerPolicy } from './policy.js';
+import { PositionIdentity } from './positions.js';
 import {
   DEFAULT_PAGE_TOKENS,
+  KEPT_MIN_PAGE_TOKENS,
   KEPT_PAGE_TOKENS,
   PREFILL_ATTENTION_MODES,
   type PrefillAttention,
@@ -59,6 +61,8 @@ export class QuantizedCache implements KvCache {
   private readonly channels: number;
   private readonly invFreq: Float64Array;
   private readonly kernels: CacheKernels;
+  /** Positions of every contiguous run of tokens: one shared identity array (positions.ts). */
+  private readonly identity = new PositionIdentity();
 
   /** `layers` is internal (loadCache restores through it); use createQuantizedCache. */
   constructor(
@@ -68,7 +72,7 @@ export class QuantizedCache implements KvCache {
     const where = 'createQuantizedCache';
     this.geometry = validateGeometry(options.geometry, `${where} geometry`);
     this.channels = kvHidden(this.geometry);
-    this.fpPrecision = options.fpPrecision ?? 'fp32';
+    this.fpPrecision = options.fpPrecision ?? 'fp16';
     checkOption(this.fpPrecision, FP_PRECISIONS, 'fpPrecision', where);
     this.prefillAttention = options.prefillAttention ?? 'quantized';
     checkOption(this.prefillAttention, PREFILL_ATTENTION_MODES, 'prefillAttention', where);
@@ -94,11 +98,17 @@ export class QuantizedCache implements KvCache {
           channels: this.channels,
           precision: this.fpPrecision,
           pageTokens: this.pageTokens,
-          keptPageTokens: KEPT_PAGE_TOKENS,
+          keptGrowth: {
+            first: policy.sinks || KEPT_MIN_PAGE_TOKENS,
+            min: KEPT_MIN_PAGE_TOKENS,
+            max: KEPT_PAGE_TOKENS,
+          },
+          identity: this.identity,
         };
       };
+      const policy = createLayerPolicy(options, layer);
       const config: LayerConfig = {
-        policy: createLayerPolicy(options, layer),
+        policy,
         channels: this.channels,
         streams: { k: stream('k'), v: stream('v') },
       };
@@ -248,6 +258,8 @@ export class QuantizedCache implements KvCache {
 
   bytes(): CacheBytes {
     const parts = zeroParts();
+    parts.metadata += this.identity.heldBytes();
+    parts.pageSlack += this.identity.slackBytes();
     for (const state of this.layerStates) {
       state.addBytes(parts);
       for (const name of STREAMS) parts.permutations += permutationBytes(state.stream(name).layout);
@@ -261,6 +273,7 @@ export class QuantizedCache implements KvCache {
 
   reset(): void {
     for (const state of this.layerStates) state.clear();
+    this.identity.clear();
   }
 
   describeLayer(layer: number): LayerDescription {

@@ -135,13 +135,7 @@ function versionOneLengths(cache: DenseCache | QuantizedCache) {
       const layouts = cache.layouts(Math.min(i, cache.geometry.layers - 1));
       const stream = (s: 'k' | 'v') =>
         QuantizedStream.sectionBytes(
-          {
-            layout: layouts[s],
-            channels: ch,
-            precision: header.fpPrecision,
-            pageTokens: 1,
-            keptPageTokens: 1,
-          },
+          { layout: layouts[s], channels: ch, precision: header.fpPrecision },
           l[s],
         );
       return [

@@ -4,6 +4,7 @@ import { FP_BYTES, FpPagedRows, type FpPrecision } from './fp-rows.js';
 import type { CacheKernels } from './kernels.js';
 import { PackedPages } from './packed-pages.js';
 import { PendingBlock } from './pending.js';
+import { type PageGrowth, POSITION_BYTES, type PositionIdentity } from './positions.js';
 import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 /** Token counts of one stream: what its saved section holds. */
@@ -18,8 +19,12 @@ export interface StreamConfig {
   layout: QuantLayout;
   channels: number;
   precision: FpPrecision;
+  /** Largest packed page (pages grow up to it). */
   pageTokens: number;
-  keptPageTokens: number;
+  /** Page sizes of the kept full-precision tokens (the first one fits the sinks). */
+  keptGrowth: PageGrowth;
+  /** The cache's shared identity positions. */
+  identity: PositionIdentity;
 }
 
 /** A block handed to the quantize kernel: its rows (float32) and positions. */
@@ -51,8 +56,8 @@ export class QuantizedStream {
     const { layout, channels, precision } = config;
     this.layout = layout;
     this.channels = channels;
-    this.pages = new PackedPages(layout, config.pageTokens);
-    this.kept = new FpPagedRows(channels, precision, config.keptPageTokens);
+    this.pages = new PackedPages(layout, config.pageTokens, config.identity);
+    this.kept = new FpPagedRows(channels, precision, config.keptGrowth, config.identity);
     this.pending =
       layout.kind === 'channel-block'
         ? new PendingBlock(layout.blockTokens, channels, precision)
@@ -170,8 +175,11 @@ export class QuantizedStream {
   }
 
   /** Bytes of the section `counts` describe (to frame version-1 files and check counts). */
-  static sectionBytes(config: StreamConfig, counts: StreamCounts): number {
-    const fpRow = config.channels * FP_BYTES[config.precision] + 4;
+  static sectionBytes(
+    config: Pick<StreamConfig, 'layout' | 'channels' | 'precision'>,
+    counts: StreamCounts,
+  ): number {
+    const fpRow = config.channels * FP_BYTES[config.precision] + POSITION_BYTES;
     const pending = config.layout.kind === 'channel-block' ? counts.pending : 0;
     return (
       (counts.kept + pending) * fpRow + PackedPages.sectionBytes(config.layout, counts.quantized)

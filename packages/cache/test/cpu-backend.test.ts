@@ -33,6 +33,7 @@ describe.each([
     const sinks = 5;
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend,
       policy: () => fifoPolicy(window, sinks),
       pageTokens: 32,
@@ -95,6 +96,7 @@ describe.each([
     const calibration = syntheticCalibration(g, { k: 2, v: 1.5 }, 8, 0.95, 5);
     const cache = createQuantizedCache({
       geometry: g,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend,
       policy: () => fifoPolicy(8, 5),
       ...skvq,

@@ -213,7 +213,9 @@ describe('saveCache / loadCache', () => {
       const file = new Uint8Array(Buffer.from(entry.file, 'base64'));
       expect(readCacheHeader(file).version).toBe(1);
       const loaded = loadCache(file, options(method, fp));
-      expect(loaded.describe().layers).toEqual(entry.layers);
+      // page counts differ (pages grow now); every token count is the same
+      const counts = (layers: { pages: unknown }[]) => layers.map(({ pages: _, ...rest }) => rest);
+      expect(counts(loaded.describe().layers)).toEqual(counts(entry.layers));
       const q = randomActivations(QH, fixture.seeds.q);
       expect(Array.from(loaded.attend(0, q, 69) as Float32Array)).toEqual(entry.attend0);
       expect(Array.from(loaded.attend(1, q, 44) as Float32Array)).toEqual(entry.attend1);

@@ -24,6 +24,7 @@ describe.each(METHODS)(
     it('decode after prefill equals the reference; save/load round-trips', () => {
       const options: QuantizedCacheOptions = {
         geometry,
+        fpPrecision: 'fp32', // the simulation models fp32 storage
         backend: cpuBackend,
         policy: slidingWindowPolicy,
         window: 128,
@@ -73,6 +74,7 @@ describe('heavy-hitter rule through the cache', () => {
     const rules = [heavyHitterRule({ quantile: 0.5 })];
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: cpuBackend,
       policy: slidingWindowPolicy,
       window: 4,

@@ -67,6 +67,7 @@ describe('real stories260K layer-0 K/V', () => {
       const sinks = 5;
       const cache = createQuantizedCache({
         geometry,
+        fpPrecision: 'fp32', // the simulation models fp32 storage
         backend: oracleBackend(),
         policy: () => fifoPolicy(window, sinks),
         pageTokens: 32,
