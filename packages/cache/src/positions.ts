@@ -29,9 +29,10 @@ export class PositionIdentity {
     return this.values.subarray(first, end);
   }
 
+  /** Grows by a quarter (whole 64-position steps): slack below a quarter, copies amortised. */
   private grow(end: number): void {
-    let capacity = Math.max(256, this.values.length);
-    while (capacity < end) capacity *= 2;
+    const target = Math.max(end, Math.floor(this.values.length * 1.25));
+    const capacity = Math.ceil(target / 64) * 64;
     const next = new Int32Array(capacity);
     next.set(this.values);
     for (let i = this.values.length; i < capacity; i++) next[i] = i;

@@ -11,16 +11,20 @@ import {
 import type { PositionIdentity } from './positions.js';
 import { badSection, type SectionReader } from './section-reader.js';
 
-/** Rows the window allocates first; it doubles from there up to the policy's window. */
-const FIRST_WINDOW_ROWS = 16;
+/**
+ * The ring grows in steps of this many rows until it holds the policy's window: at most
+ * 7 unused rows before the window first fills, none after. Each step copies the rows held
+ * (at most window / 8 copies of at most `window` rows, once per layer: negligible).
+ */
+const WINDOW_GROWTH_ROWS = 8;
 
 /**
  * The full-precision recent window of one layer (keys and values): the last `window`
  * tokens, contiguous positions. A ring of at most `window` rows: a token leaving frees its
  * row for the next one, so a full window has no slack and nothing is shifted. Before the
- * window fills, the ring grows by doubling (rows copied once per doubling, bounded by the
- * window). Positions are implicit: views of the cache's identity array. Segments are the
- * one or two contiguous parts of the ring.
+ * window fills, the ring grows in steps of 8 rows (WINDOW_GROWTH_ROWS). Positions are
+ * implicit: views of the cache's identity array. Segments are the one or two contiguous
+ * parts of the ring.
  */
 export class WindowBuffer {
   private k: FpData;
@@ -93,11 +97,10 @@ export class WindowBuffer {
     }
   }
 
-  /** Reallocates to hold `rows` (doubling, at most `window`), oldest row first. */
+  /** Reallocates to hold `rows` (whole growth steps, at most `window`). */
   private grow(rows: number): void {
-    let capacity = Math.max(this.capacity, Math.min(FIRST_WINDOW_ROWS, this.window), 1);
-    while (capacity < rows) capacity *= 2;
-    capacity = Math.min(capacity, this.window);
+    const steps = Math.ceil(rows / WINDOW_GROWTH_ROWS);
+    const capacity = Math.min(steps * WINDOW_GROWTH_ROWS, this.window);
     const ch = this.channels;
     const k = allocFp(this.precision, capacity * ch);
     const v = allocFp(this.precision, capacity * ch);

@@ -48,6 +48,6 @@ describe('implicit positions', () => {
     expect(page.ownBytes()).toBe(8 * 4);
     expect(Array.from(page.view(identity, 5))).toEqual([10, 11, 12, 20, 21]);
     expect(identity.heldBytes()).toBe(13 * 4);
-    expect(identity.heldBytes() + identity.slackBytes()).toBe(256 * 4);
+    expect(identity.heldBytes() + identity.slackBytes()).toBe(64 * 4);
   });
 });

@@ -1,4 +1,4 @@
-import { kvHidden, queryHidden } from '@skvq/core';
+import { type FilterRule, kvHidden, queryHidden } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import { createDenseCache, createQuantizedCache, type QuantizedCache } from '../src/index.js';
 import {
@@ -294,16 +294,16 @@ describe('quantized cache behaviour', () => {
     expect(b.sinks).toBe(3 * 2 * CH * 2);
     // perm (Uint32 per channel) + 3 group offsets, per stream, per layer (2 layers).
     expect(b.permutations).toBe(2 * 2 * (4 * CH + 4 * 3));
-    // slack: the free end of the last 16-token page per stream, the identity's unused 192
+    // slack: the free end of the last 16-token page per stream (the identity is full: 64)
     const lastPage = 16 - (quantized % 16);
-    expect(b.pageSlack).toBe(lastPage * (CH / 4 + Math.ceil(CH / 5) + 2 * 2 * 2) + (256 - 64) * 4);
+    expect(b.pageSlack).toBe(lastPage * (CH / 4 + Math.ceil(CH / 5) + 2 * 2 * 2));
     expect(b.tokens).toBe(64);
     expect(b.bitsPerElement).toBeCloseTo((8 * b.total) / (64 * 2 * CH), 10);
   });
 
   it('stores out-of-order kept tokens with their own positions, and counts them', () => {
-    const keepEven = { keeps: (p: number) => p % 7 === 0 };
-    const make = (rules: { keeps: (p: number) => boolean }[]) =>
+    const keepSevens: FilterRule = { name: 'sevens', keeps: (p: number) => p % 7 === 0 };
+    const make = (rules: FilterRule[]) =>
       createQuantizedCache({
         geometry,
         backend: oracleBackend(),
@@ -311,7 +311,7 @@ describe('quantized cache behaviour', () => {
         ...methodOptions('rtn'),
       });
     const plain = make([]);
-    const kept = make([keepEven]);
+    const kept = make([keepSevens]);
     const d = data(40, 83);
     plain.append(0, d.k, d.v, 40);
     kept.append(0, d.k, d.v, 40);
