@@ -16,6 +16,7 @@ import { rotateKeys } from './dense-cache.js';
 import { FP_PRECISIONS, type FpPrecision } from './fp-rows.js';
 import { CacheKernels } from './kernels.js';
 import { CacheLayer, type LayerConfig, STREAMS } from './layer.js';
+import { checkStreamSpec, permutationBytes, resolveLayout } from './layouts.js';
 import { afterValue, settleAll } from './maybe-promise.js';
 import { OriginalChunk } from './original-prefill.js';
 import { createLayerPolicy } from './policy.js';
@@ -78,8 +79,8 @@ export class QuantizedCache implements KvCache {
     checkOption(this.prefillAttention, PREFILL_ATTENTION_MODES, 'prefillAttention', where);
     this.pageTokens = options.pageTokens ?? DEFAULT_PAGE_TOKENS;
     checkPositiveIntOption(this.pageTokens, 'pageTokens', where);
-    checkStreamSpec(options.keys, 'keys', where);
-    checkStreamSpec(options.values, 'values', where);
+    checkStreamSpec(options.keys, 'keys');
+    checkStreamSpec(options.values, 'values');
     this.keysPreRope = options.keysPreRope ?? options.keys.quantizer.keyRope !== 'post';
     const attrs: AttentionAttrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
     this.invFreq =
@@ -90,7 +91,8 @@ export class QuantizedCache implements KvCache {
     const needs = { tokens: false, block: false };
     for (let layer = 0; layer < this.geometry.layers; layer++) {
       const stream = (name: KvStream) => {
-        const layout = this.layoutOf(name === 'k' ? options.keys : options.values, layer, name);
+        const spec = name === 'k' ? options.keys : options.values;
+        const layout = resolveLayout(options, spec, this.pageTokens, layer, name);
         if (layout.kind === 'token-group') needs.tokens = true;
         else needs.block = true;
         return {
@@ -116,35 +118,6 @@ export class QuantizedCache implements KvCache {
     }
     this.layerStates = states;
     this.kernels = new CacheKernels(options.backend, needs, attrs);
-  }
-
-  private layoutOf(spec: StreamSpec, layer: number, stream: KvStream): QuantLayout {
-    const { calibration } = this.options;
-    const layout = spec.quantizer.layout({
-      geometry: this.geometry,
-      layer,
-      stream,
-      bits: spec.bits,
-      meta: spec.meta,
-      groupSize: spec.groupSize,
-      ...(calibration === undefined ? {} : { calibration }),
-      ...(spec.alpha === undefined ? {} : { alpha: spec.alpha }),
-    });
-    const where = 'createQuantizedCache';
-    if (layout.channels !== this.channels) {
-      throw new SkvqError(
-        'SHAPE_MISMATCH',
-        `${where}: the ${stream} layout has ${layout.channels} channels; the geometry has kvHidden = ${this.channels}`,
-      );
-    }
-    if (layout.kind === 'channel-block' && this.pageTokens % layout.blockTokens !== 0) {
-      throw new SkvqError(
-        'UNSUPPORTED_OPTION',
-        `${where}: pageTokens ${this.pageTokens} must be a multiple of the ${stream} stream's block of ${layout.blockTokens} tokens`,
-        { details: { pageTokens: this.pageTokens, blockTokens: layout.blockTokens } },
-      );
-    }
-    return layout;
   }
 
   length(layer: number): number {
@@ -316,19 +289,6 @@ export class QuantizedCache implements KvCache {
 export function cacheLayers(cache: QuantizedCache): readonly CacheLayer[] {
   // biome-ignore lint/complexity/useLiteralKeys: package-internal access to a private field
   return cache['layerStates'];
-}
-
-/** Per-layer channel permutation (Uint32 per channel) and group offsets (Uint32 each). */
-export function permutationBytes(layout: QuantLayout): number {
-  if (layout.kind !== 'token-group') return 0;
-  return (layout.perm === null ? 0 : 4 * layout.perm.length) + 4 * layout.groupOffsets.length;
-}
-
-function checkStreamSpec(spec: StreamSpec, name: string, where: string): void {
-  if (spec === null || typeof spec !== 'object' || spec.quantizer?.kind !== 'quantizer') {
-    throw new SkvqError('INVALID_PLUGIN', `${where}: ${name}.quantizer must be a QuantizerPlugin`);
-  }
-  checkPositiveIntOption(spec.groupSize, `${name}.groupSize`, where);
 }
 
 /**
