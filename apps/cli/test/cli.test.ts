@@ -163,13 +163,46 @@ describe('skvq end to end (tiny subsets)', () => {
       '--calib',
       join(tmp, 'calib.json'),
       '--max-tokens',
-      '4',
+      '60',
+      '--window',
+      '8',
+      '--sinks',
+      '2',
       '--json',
     ]);
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.out);
-    expect(summary.generatedTokens).toBe(4);
-    expect(summary.cacheBytes).toBeGreaterThan(0);
+    expect(summary.generatedTokens).toBe(60);
+    // What this configuration must hold, from its definition: per layer and stream, the
+    // 54 tokens outside window (8) and sinks (2) as packed codes (K 2 bits: 8 bytes a
+    // 32-channel row; V 1.5 bits: 5 ternary codes a byte, 7 bytes) plus an fp16 scale and
+    // zero per calibrated group; window and sinks in fp16; the calibrated permutation and
+    // group offsets; one shared Int32 identity of positions (64 in use).
+    const calib = JSON.parse(readFileSync(join(tmp, 'calib.json'), 'utf8'));
+    const tokens = summary.cacheTokens as number;
+    const layers = calib.layers.length as number;
+    const ch = 32;
+    const quantized = tokens - 8 - 2;
+    let groups = 0;
+    let permutations = 0;
+    for (const l of calib.layers) {
+      for (const s of [l.k, l.v]) {
+        groups += s.groupOffsets.length - 1;
+        permutations += 4 * s.perm.length + 4 * s.groupOffsets.length;
+      }
+    }
+    const codes = layers * quantized * (8 + 7);
+    const held =
+      codes + quantized * groups * 4 + tokens * 4 + layers * 2 * (8 + 2) * ch * 2 + permutations;
+    const fp16 = tokens * layers * 2 * ch * 2;
+    expect(summary.fp16Bytes).toBe(fp16);
+    expect(summary.bytes.codes).toBe(codes);
+    expect(summary.cacheBytes - summary.bytes.pageSlack).toBe(held);
+    // Slack is at most the free end of one 16-token page per stream and the identity's
+    // unused part (under 64 positions): the whole cache must stay within this ratio.
+    const slackBound = 15 * (layers * (8 + 7) + groups * 4) + 63 * 4;
+    expect(summary.ratioVsFp16).toBeLessThanOrEqual((held + slackBound) / fp16);
+    expect(summary.ratioVsFp16).toBeLessThan(0.6);
   });
 
   it('generate --backend gpujs runs the cache kernels on gpu.js and names its mode', async () => {

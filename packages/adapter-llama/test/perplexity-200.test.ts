@@ -2,8 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { perplexity } from '../src/index.js';
 import { denseCache, golden, loadStories, storiesText } from './helpers.js';
 
-/** The bar for the mean NLL over the first 200 stories (golden 1.228682). */
-const NLL_TOLERANCE = 0.005;
+/**
+ * The fp32 dense path is deterministic. The golden mean NLL (1.228682) is printed with 6
+ * decimals (rounding error up to 5e-7); measured difference 9.2e-8 (2026-12-02). The bar
+ * leaves room for rounding and float32 summation order only: a real change of the
+ * forward pass or the NLL protocol moves it by far more.
+ */
+const NLL_TOLERANCE = 2e-6;
+/** Golden ppl 3.4167 has 4 decimals (5e-5 rounding); measured 3.4167236. */
+const PPL_TOLERANCE = 1e-4;
 
 describe('perplexity over the first 200 evaluation stories', () => {
   it('has the golden mean NLL and token count with the fp32 dense cache', async () => {
@@ -24,6 +31,6 @@ describe('perplexity over the first 200 evaluation stories', () => {
     expect(result.stories).toBe(g.stories);
     expect(result.tokens).toBe(g.tokens);
     expect(Math.abs(result.meanNll - g.mean_nll)).toBeLessThan(NLL_TOLERANCE);
-    expect(Math.abs(result.ppl - g.ppl)).toBeLessThan(0.02);
+    expect(Math.abs(result.ppl - g.ppl)).toBeLessThan(PPL_TOLERANCE);
   }, 600_000);
 });

@@ -11,9 +11,10 @@ import {
   ropeInverseFrequencies,
   validateGeometry,
 } from '@skvq/core';
-import { requireKernel } from './backend.js';
 import { finishBytes, zeroParts } from './bytes.js';
 import { FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
+import { CacheKernels } from './kernels.js';
+import { PositionIdentity } from './positions.js';
 import type { CacheDescription, KvCache } from './types.js';
 import {
   checkAppend,
@@ -23,8 +24,12 @@ import {
   checkPositiveIntOption,
 } from './validate.js';
 
-/** Tokens per full-precision page of a dense cache (a page is allocated when the last fills). */
+/**
+ * Largest full-precision page of a dense cache. Pages start at 16 tokens and grow to at most
+ * an eighth of what is held (positions.ts, nextPageTokens), up to this size.
+ */
 export const DEFAULT_DENSE_PAGE_TOKENS = 1024;
+const DENSE_FIRST_PAGE_TOKENS = 16;
 
 export interface DenseCacheOptions {
   geometry: KvGeometry;
@@ -69,11 +74,11 @@ export class DenseCache implements KvCache {
   readonly keys: FpPagedRows[];
   readonly values: FpPagedRows[];
   readonly precision: FpPrecision;
-  private readonly attendDecodeKernel;
-  private readonly attendPrefillKernel;
-  private readonly attrs: AttentionAttrs;
+  private readonly kernels: CacheKernels;
   private readonly channels: number;
   private readonly invFreq: Float64Array;
+  /** Positions of every page: views of one identity array (positions.ts). */
+  private readonly identity = new PositionIdentity();
 
   constructor(private readonly options: DenseCacheOptions) {
     const where = 'createDenseCache';
@@ -83,15 +88,19 @@ export class DenseCache implements KvCache {
     checkPositiveIntOption(pageTokens, 'pageTokens', where);
     this.keysPreRope = options.keysPreRope ?? true;
     this.precision = options.precision;
-    this.attendDecodeKernel = requireKernel(options.backend, 'attendDecode');
-    this.attendPrefillKernel = requireKernel(options.backend, 'attendPrefill');
+    const attrs: AttentionAttrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
+    this.kernels = new CacheKernels(options.backend, { tokens: false, block: false }, attrs);
     this.channels = kvHidden(this.geometry);
-    this.attrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
     this.invFreq =
       this.geometry.rope.style === 'none'
         ? new Float64Array(0)
         : ropeInverseFrequencies(this.geometry.headDim, this.geometry.rope.theta);
-    const make = () => new FpPagedRows(this.channels, options.precision, pageTokens);
+    const growth = {
+      first: DENSE_FIRST_PAGE_TOKENS,
+      min: DENSE_FIRST_PAGE_TOKENS,
+      max: pageTokens,
+    };
+    const make = () => new FpPagedRows(this.channels, options.precision, growth, this.identity);
     this.keys = Array.from({ length: this.geometry.layers }, make);
     this.values = Array.from({ length: this.geometry.layers }, make);
   }
@@ -120,7 +129,7 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendDecodeKernel(inputs, this.attrs);
+    return this.kernels.attendDecode(inputs);
   }
 
   attendPrefill(
@@ -139,12 +148,14 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendPrefillKernel(inputs, this.attrs);
+    return this.kernels.attendPrefill(inputs);
   }
 
   /** Every token of a dense cache is a full-precision token kept for good: keptFp. */
   bytes(): CacheBytes {
     const parts = zeroParts();
+    parts.metadata += this.identity.heldBytes();
+    parts.pageSlack += this.identity.slackBytes();
     for (const store of [...this.keys, ...this.values]) {
       parts.keptFp += store.heldBytes();
       parts.pageSlack += store.slackBytes();
@@ -158,6 +169,7 @@ export class DenseCache implements KvCache {
 
   reset(): void {
     for (const store of [...this.keys, ...this.values]) store.clear();
+    this.identity.clear();
   }
 
   describe(): CacheDescription {

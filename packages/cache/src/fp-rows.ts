@@ -1,5 +1,12 @@
 import type { FpSegment } from '@skvq/core';
 import { decodeF16Array, encodeF16Array } from './fp16.js';
+import {
+  nextPageTokens,
+  type PageGrowth,
+  PagePositions,
+  POSITION_BYTES,
+  type PositionIdentity,
+} from './positions.js';
 
 /** How full-precision tokens are stored: float32, or binary16 bits in a Uint16Array. */
 export type FpPrecision = 'fp32' | 'fp16';
@@ -9,12 +16,6 @@ export const FP_PRECISIONS: readonly FpPrecision[] = ['fp32', 'fp16'];
 export const FP_BYTES: Readonly<Record<FpPrecision, number>> = { fp32: 4, fp16: 2 };
 
 export type FpData = Float32Array | Uint16Array;
-
-/**
- * Every held token also carries its position (an Int32 the kernels read for RoPE and the
- * causal mask); byte accounting counts it with the token.
- */
-export const POSITION_BYTES = 4;
 
 export function allocFp(precision: FpPrecision, elements: number): FpData {
   return precision === 'fp32' ? new Float32Array(elements) : new Uint16Array(elements);
@@ -53,14 +54,16 @@ export function readFpRows(
 
 interface FpPage {
   data: FpData;
-  positions: Int32Array;
+  positions: PagePositions;
+  capacity: number;
   count: number;
 }
 
 /**
  * Full-precision tokens kept for good (the dense cache, attention sinks, tokens a filter
  * rule keeps), stored page by page so that growing never copies what is already held.
- * Positions are appended in ascending order.
+ * Pages grow (positions.ts, nextPageTokens) from `growth.first` tokens; positions ascend,
+ * and contiguous pages store none (views of the shared identity).
  */
 export class FpPagedRows {
   readonly pages: FpPage[] = [];
@@ -69,7 +72,8 @@ export class FpPagedRows {
   constructor(
     readonly channels: number,
     readonly precision: FpPrecision,
-    readonly pageTokens: number,
+    private readonly growth: PageGrowth,
+    private readonly identity: PositionIdentity,
   ) {}
 
   get count(): number {
@@ -80,12 +84,11 @@ export class FpPagedRows {
   countBelow(limit: number): number {
     let n = 0;
     for (const page of this.pages) {
-      const p = page.positions;
-      if (page.count > 0 && p[page.count - 1]! < limit) {
+      if (page.count > 0 && page.positions.at(page.count - 1) < limit) {
         n += page.count;
         continue;
       }
-      for (let i = 0; i < page.count && p[i]! < limit; i++) n++;
+      for (let i = 0; i < page.count && page.positions.at(i) < limit; i++) n++;
       break;
     }
     return n;
@@ -93,14 +96,36 @@ export class FpPagedRows {
 
   private lastPageWithRoom(): FpPage {
     const last = this.pages[this.pages.length - 1];
-    if (last !== undefined && last.count < this.pageTokens) return last;
+    if (last !== undefined && last.count < last.capacity) return last;
+    const capacity = nextPageTokens(this.total, this.growth);
     const page: FpPage = {
-      data: allocFp(this.precision, this.pageTokens * this.channels),
-      positions: new Int32Array(this.pageTokens),
+      data: allocFp(this.precision, capacity * this.channels),
+      positions: new PagePositions(capacity),
+      capacity,
       count: 0,
     };
     this.pages.push(page);
     return page;
+  }
+
+  /** Appends rows src[srcRow .. srcRow+rows) at positions positions[posOffset ..]. */
+  private appendWith(
+    rows: number,
+    positions: ArrayLike<number>,
+    posOffset: number,
+    write: (page: FpPage, done: number, n: number) => void,
+  ): void {
+    let done = 0;
+    while (done < rows) {
+      const page = this.lastPageWithRoom();
+      const n = Math.min(rows - done, page.capacity - page.count);
+      write(page, done, n);
+      page.positions.write(page.count, positions, posOffset + done, n);
+      page.count += n;
+      this.total += n;
+      done += n;
+    }
+    if (rows > 0) this.identity.cover(positions[posOffset + rows - 1]! + 1);
   }
 
   /** Appends float32 rows src[srcRow .. srcRow+rows) at positions positions[posOffset ..]. */
@@ -111,16 +136,9 @@ export class FpPagedRows {
     positions: ArrayLike<number>,
     posOffset: number,
   ): void {
-    let done = 0;
-    while (done < rows) {
-      const page = this.lastPageWithRoom();
-      const n = Math.min(rows - done, this.pageTokens - page.count);
-      writeFpRows(page.data, page.count, src, srcRow + done, n, this.channels);
-      for (let i = 0; i < n; i++) page.positions[page.count + i] = positions[posOffset + done + i]!;
-      page.count += n;
-      done += n;
-    }
-    this.total += rows;
+    this.appendWith(rows, positions, posOffset, (page, done, n) =>
+      writeFpRows(page.data, page.count, src, srcRow + done, n, this.channels),
+    );
   }
 
   /** Appends rows already in this store's precision (no re-rounding). */
@@ -132,45 +150,27 @@ export class FpPagedRows {
     posOffset: number,
   ): void {
     const ch = this.channels;
-    let done = 0;
-    while (done < rows) {
-      const page = this.lastPageWithRoom();
-      const n = Math.min(rows - done, this.pageTokens - page.count);
+    this.appendWith(rows, positions, posOffset, (page, done, n) => {
       const from = (srcRow + done) * ch;
       (page.data as Float32Array).set(
         (src as Float32Array).subarray(from, from + n * ch),
         page.count * ch,
       );
-      for (let i = 0; i < n; i++) page.positions[page.count + i] = positions[posOffset + done + i]!;
-      page.count += n;
-      done += n;
-    }
-    this.total += rows;
+    });
+  }
+
+  private segment(page: FpPage, count: number): FpSegment {
+    return {
+      kind: 'fp',
+      count,
+      precision: this.precision,
+      data: page.data,
+      positions: page.positions.view(this.identity, count),
+    };
   }
 
   segments(): FpSegment[] {
-    const out: FpSegment[] = [];
-    for (const page of this.pages) {
-      if (page.count === 0) continue;
-      out.push({
-        kind: 'fp',
-        count: page.count,
-        precision: this.precision,
-        data: page.data,
-        positions: page.positions.subarray(0, page.count),
-      });
-    }
-    return out;
-  }
-
-  /** Bytes of the tokens held (values and positions). */
-  heldBytes(): number {
-    return this.total * (this.channels * FP_BYTES[this.precision] + POSITION_BYTES);
-  }
-
-  /** Held bytes of the tokens at positions below `limit` (attention sinks). */
-  heldBytesBelow(limit: number): number {
-    return this.countBelow(limit) * (this.channels * FP_BYTES[this.precision] + POSITION_BYTES);
+    return this.pages.filter((p) => p.count > 0).map((p) => this.segment(p, p.count));
   }
 
   /** Segments holding exactly the tokens at positions below `limit`. */
@@ -178,28 +178,70 @@ export class FpPagedRows {
     const out: FpSegment[] = [];
     for (const page of this.pages) {
       let n = 0;
-      while (n < page.count && page.positions[n]! < limit) n++;
+      while (n < page.count && page.positions.at(n) < limit) n++;
       if (n === 0) break;
-      out.push({
-        kind: 'fp',
-        count: n,
-        precision: this.precision,
-        data: page.data,
-        positions: page.positions.subarray(0, n),
-      });
+      out.push(this.segment(page, n));
       if (n < page.count) break;
     }
     return out;
   }
 
+  private rowBytes(): number {
+    return this.channels * FP_BYTES[this.precision];
+  }
+
+  /** Bytes of the first `tokens` tokens held: values, and own positions where stored. */
+  private heldBytesOf(tokens: number): number {
+    let bytes = 0;
+    let left = tokens;
+    for (const page of this.pages) {
+      const n = Math.min(left, page.count);
+      bytes += n * (this.rowBytes() + (page.positions.ownBytes() > 0 ? POSITION_BYTES : 0));
+      left -= n;
+      if (left === 0) break;
+    }
+    return bytes;
+  }
+
+  /** Bytes of the tokens held (values, and own positions of out-of-order pages). */
+  heldBytes(): number {
+    return this.heldBytesOf(this.total);
+  }
+
+  /** Held bytes of the tokens at positions below `limit` (attention sinks). */
+  heldBytesBelow(limit: number): number {
+    return this.heldBytesOf(this.countBelow(limit));
+  }
+
   /** Bytes allocated but not holding a token (the unused end of the last page). */
   slackBytes(): number {
-    const perToken = this.channels * FP_BYTES[this.precision] + POSITION_BYTES;
-    return this.pages.length * this.pageTokens * perToken - this.heldBytes();
+    let allocated = 0;
+    for (const page of this.pages) allocated += page.data.byteLength + page.positions.ownBytes();
+    return allocated - this.heldBytes();
+  }
+
+  /** The held rows, page by page, as bytes (saved sections). */
+  rowSections(): Uint8Array[] {
+    return this.pages.map((page) => bytesOf(page.data.subarray(0, page.count * this.channels)));
+  }
+
+  /** Saved section: every held position (Int32), then every held row. */
+  sections(): Uint8Array[] {
+    const positions = new Int32Array(this.total);
+    let at = 0;
+    for (const page of this.pages) {
+      for (let i = 0; i < page.count; i++) positions[at++] = page.positions.at(i);
+    }
+    return [bytesOf(positions), ...this.rowSections()];
   }
 
   clear(): void {
     this.pages.length = 0;
     this.total = 0;
   }
+}
+
+/** The bytes of a typed array (a view, no copy). */
+export function bytesOf(a: FpData | Int32Array | Uint8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }

@@ -6,14 +6,22 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
-import { POSITION_BYTES } from './fp-rows.js';
+import {
+  nextPageTokens,
+  type PageGrowth,
+  PagePositions,
+  POSITION_BYTES,
+  type PositionIdentity,
+} from './positions.js';
+import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 export interface PackedPage {
-  /** [pageTokens, rowCodeBytes] packed codes. */
+  /** [capacity, rowCodeBytes] packed codes. */
   codes: Uint8Array;
-  /** [pageTokens / tokensPerMetaUnit, metaBytesPerUnit] scales and zeros. */
+  /** [capacity / tokensPerMetaUnit, metaBytesPerUnit] scales and zeros. */
   meta: Uint8Array;
-  positions: Int32Array;
+  positions: PagePositions;
+  capacity: number;
   count: number;
 }
 
@@ -24,25 +32,36 @@ export interface PageSlice {
   tokens: number;
 }
 
+/** Smallest packed page (rounded up to whole metadata units); pages grow from it. */
+export const MIN_PAGE_TOKENS = 16;
+
 /**
  * The quantized tokens of one stream of one layer, page by page: a page is allocated when
- * the last one is full; pages are never copied as a whole and tokens never re-quantized.
- * Positions are ascending.
+ * the last one is full, small first and larger as the stream grows (positions.ts,
+ * nextPageTokens), up to `pageTokens`; pages are never copied as a whole and tokens never
+ * re-quantized. Positions ascend; contiguous pages store none (views of the identity).
  */
 export class PackedPages {
   readonly pages: PackedPage[] = [];
   readonly rowBytes: number;
   readonly unitBytes: number;
   readonly unitTokens: number;
+  private readonly growth: PageGrowth;
   private total = 0;
 
   constructor(
     readonly layout: QuantLayout,
     readonly pageTokens: number,
+    private readonly identity: PositionIdentity,
   ) {
     this.rowBytes = rowCodeBytes(layout);
     this.unitBytes = metaBytesPerUnit(layout);
     this.unitTokens = tokensPerMetaUnit(layout);
+    const min = Math.min(
+      pageTokens,
+      Math.ceil(MIN_PAGE_TOKENS / this.unitTokens) * this.unitTokens,
+    );
+    this.growth = { first: min, min, max: pageTokens };
   }
 
   get count(): number {
@@ -59,22 +78,25 @@ export class PackedPages {
     let done = 0;
     while (done < tokens) {
       let page = this.pages[this.pages.length - 1];
-      if (page === undefined || page.count === this.pageTokens) {
+      if (page === undefined || page.count === page.capacity) {
+        const capacity = nextPageTokens(this.total + done, this.growth);
         page = {
-          codes: new Uint8Array(this.pageTokens * this.rowBytes),
-          meta: new Uint8Array((this.pageTokens / this.unitTokens) * this.unitBytes),
-          positions: new Int32Array(this.pageTokens),
+          codes: new Uint8Array(capacity * this.rowBytes),
+          meta: new Uint8Array((capacity / this.unitTokens) * this.unitBytes),
+          positions: new PagePositions(capacity),
+          capacity,
           count: 0,
         };
         this.pages.push(page);
       }
-      const n = Math.min(tokens - done, this.pageTokens - page.count);
-      for (let i = 0; i < n; i++) page.positions[page.count + i] = positions[posOffset + done + i]!;
+      const n = Math.min(tokens - done, page.capacity - page.count);
+      page.positions.write(page.count, positions, posOffset + done, n);
       out.push({ page, first: page.count, tokens: n });
       page.count += n;
       done += n;
     }
     this.total += tokens;
+    if (tokens > 0) this.identity.cover(positions[posOffset + tokens - 1]! + 1);
     return out;
   }
 
@@ -85,7 +107,7 @@ export class PackedPages {
       layout: this.layout,
       codes: page.codes,
       meta: page.meta,
-      positions: page.positions.subarray(0, count),
+      positions: page.positions.view(this.identity, count),
     };
   }
 
@@ -103,7 +125,7 @@ export class PackedPages {
     const out: KvSegment[] = [];
     for (const page of this.pages) {
       let n = 0;
-      while (n < page.count && page.positions[n]! < limit) n++;
+      while (n < page.count && page.positions.at(n) < limit) n++;
       const whole = n - (n % this.unitTokens);
       if (whole > 0) out.push(this.segment(page, whole));
       if (n < page.count) return { segments: out, cut: n - whole };
@@ -115,20 +137,73 @@ export class PackedPages {
     return this.total * this.rowBytes;
   }
 
-  /** Scales/zeros plus the Int32 position of each token. */
+  /** Scales/zeros, plus the own positions of pages that hold tokens out of order. */
   metaBytes(): number {
-    return (this.total / this.unitTokens) * this.unitBytes + this.total * POSITION_BYTES;
+    let ownHeld = 0;
+    for (const page of this.pages) if (page.positions.ownBytes() > 0) ownHeld += page.count;
+    return (this.total / this.unitTokens) * this.unitBytes + ownHeld * POSITION_BYTES;
   }
 
+  /** Allocated but unused: the free end of the last page (codes, metadata, own positions). */
   slackBytes(): number {
-    const perPage =
-      this.pageTokens * (this.rowBytes + POSITION_BYTES) +
-      (this.pageTokens / this.unitTokens) * this.unitBytes;
-    return this.pages.length * perPage - this.codeBytes() - this.metaBytes();
+    let allocated = 0;
+    for (const page of this.pages) {
+      allocated += page.codes.length + page.meta.length + page.positions.ownBytes();
+    }
+    return allocated - this.codeBytes() - this.metaBytes();
   }
 
   clear(): void {
     this.pages.length = 0;
     this.total = 0;
+  }
+
+  /** Saved section: positions (Int32), codes, metadata of every page, back to back. */
+  sections(): Uint8Array[] {
+    const held = this.pages;
+    const positions = new Int32Array(this.total);
+    let at = 0;
+    for (const page of held)
+      for (let i = 0; i < page.count; i++) positions[at++] = page.positions.at(i);
+    return [
+      new Uint8Array(positions.buffer),
+      ...held.map((page) => page.codes.subarray(0, page.count * this.rowBytes)),
+      ...held.map((page) => page.meta.subarray(0, (page.count / this.unitTokens) * this.unitBytes)),
+    ];
+  }
+
+  /** Bytes of the saved section of `tokens` quantized tokens of `layout`. */
+  static sectionBytes(layout: QuantLayout, tokens: number): number {
+    return (
+      tokens * (POSITION_BYTES + rowCodeBytes(layout)) +
+      (tokens / tokensPerMetaUnit(layout)) * metaBytesPerUnit(layout)
+    );
+  }
+
+  /** Restores `tokens` quantized tokens (whole metadata units) from a saved section. */
+  restore(reader: SectionReader, tokens: number, length: number): void {
+    if (tokens % this.unitTokens !== 0) {
+      throw badSection(
+        `${reader.name} quantized count ${tokens} is not a multiple of ${this.unitTokens} tokens per metadata unit`,
+      );
+    }
+    const positions = reader.int32(tokens);
+    checkPositions(positions, length, `${reader.name} quantized`);
+    const codes = reader.take(tokens * this.rowBytes);
+    const meta = reader.take((tokens / this.unitTokens) * this.unitBytes);
+    let done = 0;
+    for (const slice of this.reserve(tokens, positions, 0)) {
+      slice.page.codes.set(
+        codes.subarray(done * this.rowBytes, (done + slice.tokens) * this.rowBytes),
+        slice.first * this.rowBytes,
+      );
+      const u0 = done / this.unitTokens;
+      const u1 = (done + slice.tokens) / this.unitTokens;
+      slice.page.meta.set(
+        meta.subarray(u0 * this.unitBytes, u1 * this.unitBytes),
+        (slice.first / this.unitTokens) * this.unitBytes,
+      );
+      done += slice.tokens;
+    }
   }
 }

@@ -1,13 +1,15 @@
 import type { FpSegment } from '@skvq/core';
 import {
   allocFp,
+  bytesOf,
   FP_BYTES,
   type FpData,
   type FpPrecision,
-  POSITION_BYTES,
   readFpRows,
   writeFpRows,
 } from './fp-rows.js';
+import { POSITION_BYTES } from './positions.js';
+import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 /**
  * Tokens of a channel-block stream (KIVI keys) that left the window and wait, full
@@ -83,5 +85,28 @@ export class PendingBlock {
 
   clear(): void {
     this.count = 0;
+  }
+
+  /** Saved section: positions (Int32), then rows in stored precision. */
+  sections(): Uint8Array[] {
+    return [
+      bytesOf(this.positions.subarray(0, this.count)),
+      bytesOf(this.data.subarray(0, this.count * this.channels)),
+    ];
+  }
+
+  /** Restores `count` waiting tokens from a saved section (fewer than a block). */
+  restore(reader: SectionReader, count: number, length: number): void {
+    if (count >= this.blockTokens) {
+      throw badSection(
+        `${reader.name} pending count ${count} must be below the block of ${this.blockTokens} tokens`,
+      );
+    }
+    const positions = reader.int32(count);
+    checkPositions(positions, length, `${reader.name} pending`);
+    const rows = reader.fp(this.precision, count * this.channels);
+    (this.data as Float32Array).set(rows as Float32Array);
+    this.positions.set(positions);
+    this.count = count;
   }
 }

@@ -47,16 +47,28 @@ export interface QuantizedCacheOptions {
    * attendPrefill, later reads see it quantized.
    */
   prefillAttention?: PrefillAttention;
-  /** Storage of window, sinks, kept and pending tokens (default fp32). */
+  /**
+   * Storage of window, sinks, kept and pending tokens: 'fp16' (default, binary16 bits; the
+   * kernels widen to float32) or 'fp32'.
+   */
   fpPrecision?: FpPrecision;
-  /** Tokens per packed page (default 256; a multiple of the block for channel-block streams). */
+  /**
+   * Largest packed page in tokens (default 256; a multiple of the block for channel-block
+   * streams). Pages start at 16 tokens and grow to at most an eighth of what the stream
+   * holds, up to this size: the unused end of the last page stays below
+   * max(16, held / 8) tokens and below pageTokens.
+   */
   pageTokens?: number;
 }
 
 /** SKVQ.md section 3: window 128, 4 + 1 sinks = 5. */
 export const DEFAULT_WINDOW = 128;
 export const DEFAULT_SINKS = 5;
-/** Packed page size: 256 tokens keeps slack small and allocations rare. */
+/** Largest packed page: 256 tokens keeps allocations rare at long contexts. */
 export const DEFAULT_PAGE_TOKENS = 256;
-/** Page size of the full-precision store of kept tokens (sinks are few: little slack). */
+/**
+ * Pages of the full-precision kept tokens: the first one holds exactly the sinks, later
+ * ones (tokens other rules keep) grow from 8 to 32 tokens.
+ */
+export const KEPT_MIN_PAGE_TOKENS = 8;
 export const KEPT_PAGE_TOKENS = 32;

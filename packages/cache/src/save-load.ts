@@ -1,119 +1,64 @@
 import {
   type CalibrationArtifact,
   geometryDifferences,
-  type KvGeometry,
   kvHidden,
-  SkvqError,
   serializeCalibration,
 } from '@skvq/core';
+import { fileError, writeContainer } from './container.js';
 import { crc32 } from './crc32.js';
 import { createDenseCache, type DenseCache, type DenseCacheOptions } from './dense-cache.js';
-import { FP_BYTES, type FpData, type FpPagedRows, type FpPrecision } from './fp-rows.js';
-import { createQuantizedCache, QuantizedCache, type StreamState } from './quantized-cache.js';
+import type { FpPagedRows } from './fp-rows.js';
+import { CacheLayer } from './layer.js';
+import { cacheLayers, QuantizedCache } from './quantized-cache.js';
 import type { QuantizedCacheOptions, StreamSpec } from './quantized-options.js';
+import { readSavedCache, type SavedCacheHeader, type SavedStreamHeader } from './saved-header.js';
+import { badSection, SectionReader } from './section-reader.js';
+import { QuantizedStream } from './stream.js';
+import { WindowBuffer } from './window.js';
 
-/**
- * Saved cache format, version 1 (all integers little-endian):
- *
- * | bytes | content                                                          |
- * | ----- | ---------------------------------------------------------------- |
- * | 8     | magic `SKVQKVC` + 0x00                                           |
- * | 4     | u32 format version (1)                                           |
- * | 4     | u32 header length H                                              |
- * | H     | header JSON (UTF-8): kind, geometry, stream specs, calibration    |
- * |       | fingerprint and CRC, per-layer token counts                      |
- * | ...   | raw sections, per layer in header order (see `sections` below)  |
- * | 4     | u32 CRC-32 of every byte before it                               |
- *
- * Sections of a quantized layer: window K rows, window V rows (stored precision), then per
- * stream K, V: kept positions (Int32) and rows, pending positions and rows, quantized
- * positions (Int32), packed codes (rowCodeBytes per token), metadata (per unit). A dense
- * layer: K rows, V rows. Pages are written back to back and re-paged on load.
+/*
+ * What each part writes (sections, in header order):
+ * - quantized layer: window (K rows, V rows in stored precision), K stream, V stream
+ *   (stream.ts: kept positions and rows, pending positions and rows, quantized positions,
+ *   codes, metadata);
+ * - dense layer: K rows, V rows (positions are 0..length-1).
+ * The container (container.ts) frames them; version 1 files have the same sections
+ * unframed, their lengths implied by the header's counts.
  */
-export const CACHE_MAGIC = 'SKVQKVC\0';
-export const CACHE_FORMAT_VERSION = 1;
-const PREFIX_BYTES = 16;
-const CRC_BYTES = 4;
 
-interface StreamHeader {
-  quantizer: string;
-  bits: number;
-  meta: string;
-  groupSize: number;
-  alpha: number | null;
-  layout: string;
-}
-
-interface LayerHeader {
-  length: number;
-  window: number;
-  sinks: number;
-  windowCount: number;
-  k: { kept: number; pending: number; quantized: number };
-  v: { kept: number; pending: number; quantized: number };
-}
-
-interface Header {
-  kind: 'dense' | 'quantized';
-  geometry: KvGeometry;
-  keysPreRope: boolean;
-  fpPrecision: FpPrecision;
-  streams: { k: StreamHeader; v: StreamHeader } | null;
-  calibration: { fingerprint: string; crc32: number } | null;
-  layers: LayerHeader[];
-}
-
-function calibrationId(calibration: CalibrationArtifact | undefined): Header['calibration'] {
+function calibrationId(
+  calibration: CalibrationArtifact | undefined,
+): SavedCacheHeader['calibration'] {
   if (calibration === undefined) return null;
   const text = new TextEncoder().encode(serializeCalibration(calibration));
   return { fingerprint: calibration.model.fingerprint, crc32: crc32(text) };
 }
 
-function streamHeader(spec: StreamSpec, state: StreamState): StreamHeader {
+function streamHeader(spec: StreamSpec, layout: string): SavedStreamHeader {
   return {
     quantizer: spec.quantizer.name,
     bits: spec.bits,
     meta: spec.meta,
     groupSize: spec.groupSize,
     alpha: spec.alpha ?? null,
-    layout: state.layout.kind,
+    layout,
   };
 }
 
-function bytesOf(a: FpData | Int32Array | Uint8Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function fpRowsSections(store: FpPagedRows): { positions: Uint8Array[]; rows: Uint8Array[] } {
-  const positions: Uint8Array[] = [];
-  const rows: Uint8Array[] = [];
-  for (const page of store.pages) {
-    positions.push(bytesOf(page.positions.subarray(0, page.count)));
-    rows.push(bytesOf(page.data.subarray(0, page.count * store.channels)));
-  }
-  return { positions, rows };
-}
-
-function headerOf(cache: DenseCache | QuantizedCache): Header {
+function headerOf(cache: DenseCache | QuantizedCache): SavedCacheHeader {
   if (cache instanceof QuantizedCache) {
+    const layouts = cache.layouts(0);
     return {
       kind: 'quantized',
       geometry: cache.geometry,
       keysPreRope: cache.keysPreRope,
       fpPrecision: cache.fpPrecision,
       streams: {
-        k: streamHeader(cache.options.keys, cache.layers[0]!.k),
-        v: streamHeader(cache.options.values, cache.layers[0]!.v),
+        k: streamHeader(cache.options.keys, layouts.k.kind),
+        v: streamHeader(cache.options.values, layouts.v.kind),
       },
       calibration: calibrationId(cache.options.calibration),
-      layers: cache.layers.map((s) => ({
-        length: s.length,
-        window: s.policy.window,
-        sinks: s.policy.sinks,
-        windowCount: s.window.count,
-        k: { kept: s.k.kept.count, pending: s.k.pending?.count ?? 0, quantized: s.k.pages.count },
-        v: { kept: s.v.kept.count, pending: s.v.pending?.count ?? 0, quantized: s.v.pages.count },
-      })),
+      layers: cacheLayers(cache).map((layer) => layer.counts()),
     };
   }
   return {
@@ -134,116 +79,17 @@ function headerOf(cache: DenseCache | QuantizedCache): Header {
   };
 }
 
-function sections(cache: DenseCache | QuantizedCache): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  if (!(cache instanceof QuantizedCache)) {
-    cache.keys.forEach((k, layer) => {
-      out.push(...fpRowsSections(k).rows, ...fpRowsSections(cache.values[layer]!).rows);
-    });
-    return out;
-  }
-  for (const state of cache.layers) {
-    out.push(bytesOf(state.window.stored('k')), bytesOf(state.window.stored('v')));
-    for (const stream of [state.k, state.v]) {
-      const kept = fpRowsSections(stream.kept);
-      out.push(...kept.positions, ...kept.rows);
-      const pending = stream.pending;
-      if (pending !== null) {
-        out.push(bytesOf(pending.positions.subarray(0, pending.count)));
-        out.push(bytesOf(pending.data.subarray(0, pending.count * pending.channels)));
-      }
-      const pages = stream.pages;
-      for (const page of pages.pages) out.push(bytesOf(page.positions.subarray(0, page.count)));
-      for (const page of pages.pages) out.push(page.codes.subarray(0, page.count * pages.rowBytes));
-      for (const page of pages.pages) {
-        out.push(page.meta.subarray(0, (page.count / pages.unitTokens) * pages.unitBytes));
-      }
-    }
-  }
-  return out;
-}
-
 /** Serializes a dense or quantized cache (createDenseCache / createQuantizedCache). */
 export function saveCache(cache: DenseCache | QuantizedCache): Uint8Array {
-  const header = new TextEncoder().encode(JSON.stringify(headerOf(cache)));
-  const parts = sections(cache);
-  let size = PREFIX_BYTES + header.length + CRC_BYTES;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  for (let i = 0; i < 8; i++) out[i] = CACHE_MAGIC.charCodeAt(i);
-  view.setUint32(8, CACHE_FORMAT_VERSION, true);
-  view.setUint32(12, header.length, true);
-  out.set(header, PREFIX_BYTES);
-  let at = PREFIX_BYTES + header.length;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  view.setUint32(at, crc32(out, 0, at), true);
-  return out;
+  const sections: Uint8Array[][] =
+    cache instanceof QuantizedCache
+      ? cacheLayers(cache).flatMap((layer) => layer.sections())
+      : cache.keys.flatMap((k, i) => [k.rowSections(), cache.values[i]!.rowSections()]);
+  return writeContainer(headerOf(cache), sections);
 }
 
-function fileError(
-  code:
-    | 'FILE_TRUNCATED'
-    | 'FILE_CORRUPTED'
-    | 'FILE_BAD_MAGIC'
-    | 'FILE_UNSUPPORTED_VERSION'
-    | 'CACHE_MISMATCH',
-  message: string,
-  details: Record<string, unknown> = {},
-): SkvqError {
-  return new SkvqError(code, `saved cache: ${message}`, { details });
-}
-
-/** Payload bytes the header announces (to tell a truncated file from a corrupted one). */
-function payloadBytes(
-  header: Header,
-  rowBytes: { k: number; v: number },
-  unit: { k: [number, number]; v: [number, number] },
-): number {
-  const ch = kvHidden(header.geometry);
-  const fpRow = ch * FP_BYTES[header.fpPrecision];
-  let n = 0;
-  for (const layer of header.layers) {
-    n += 2 * layer.windowCount * fpRow;
-    for (const s of ['k', 'v'] as const) {
-      const c = layer[s];
-      n += (c.kept + c.pending) * (fpRow + 4);
-      n += c.quantized * (4 + rowBytes[s]) + (c.quantized / unit[s][0]) * unit[s][1];
-    }
-  }
-  return n;
-}
-
-class Reader {
-  at: number;
-  constructor(
-    readonly bytes: Uint8Array,
-    start: number,
-  ) {
-    this.at = start;
-  }
-  take(n: number): Uint8Array {
-    const out = this.bytes.slice(this.at, this.at + n);
-    this.at += n;
-    return out;
-  }
-  int32(n: number): Int32Array {
-    return new Int32Array(this.take(4 * n).buffer);
-  }
-  fp(precision: FpPrecision, elements: number): FpData {
-    const raw = this.take(elements * FP_BYTES[precision]).buffer;
-    return precision === 'fp32' ? new Float32Array(raw) : new Uint16Array(raw);
-  }
-}
-
-function mismatch(
-  header: Header,
-  options: DenseCacheOptions | QuantizedCacheOptions,
-  cache: DenseCache | QuantizedCache,
-): string[] {
+/** What differs between the file's header and the cache the options describe. */
+function mismatch(header: SavedCacheHeader, cache: DenseCache | QuantizedCache): string[] {
   const diffs = geometryDifferences(cache.geometry, header.geometry).map((d) => `geometry ${d}`);
   const want = headerOf(cache);
   if (want.kind !== header.kind)
@@ -251,7 +97,9 @@ function mismatch(
   if (want.keysPreRope !== header.keysPreRope)
     diffs.push(`keysPreRope: expected ${want.keysPreRope}, file has ${header.keysPreRope}`);
   if (want.fpPrecision !== header.fpPrecision)
-    diffs.push(`fpPrecision: expected ${want.fpPrecision}, file has ${header.fpPrecision}`);
+    diffs.push(
+      `fpPrecision: expected ${want.fpPrecision}, file has ${header.fpPrecision} (pass fpPrecision: '${header.fpPrecision}')`,
+    );
   if (JSON.stringify(want.streams) !== JSON.stringify(header.streams)) {
     diffs.push(
       `stream specs: expected ${JSON.stringify(want.streams)}, file has ${JSON.stringify(header.streams)}`,
@@ -262,7 +110,7 @@ function mismatch(
       `calibration: expected ${JSON.stringify(want.calibration)}, file was made with ${JSON.stringify(header.calibration)}`,
     );
   }
-  if (diffs.length === 0 && 'keys' in options) {
+  if (diffs.length === 0 && want.kind === 'quantized') {
     want.layers.forEach((l, i) => {
       const h = header.layers[i]!;
       if (l.window !== h.window || l.sinks !== h.sinks) {
@@ -275,13 +123,38 @@ function mismatch(
   return diffs;
 }
 
+/** Section lengths a version-1 header implies (version 1 files are not framed). */
+function versionOneLengths(cache: DenseCache | QuantizedCache) {
+  return (header: SavedCacheHeader): number[] => {
+    const ch = kvHidden(header.geometry);
+    if (header.kind === 'dense' || !(cache instanceof QuantizedCache)) {
+      const row = ch * (header.fpPrecision === 'fp32' ? 4 : 2);
+      return header.layers.flatMap((l) => [l.length * row, l.length * row]);
+    }
+    return header.layers.flatMap((l, i) => {
+      const layouts = cache.layouts(Math.min(i, cache.geometry.layers - 1));
+      const stream = (s: 'k' | 'v') =>
+        QuantizedStream.sectionBytes(
+          { layout: layouts[s], channels: ch, precision: header.fpPrecision },
+          l[s],
+        );
+      return [
+        WindowBuffer.sectionBytes(l.windowCount, ch, header.fpPrecision),
+        stream('k'),
+        stream('v'),
+      ];
+    });
+  };
+}
+
 /**
- * Restores a cache saved by saveCache. `options` rebuild the plugins (they cannot be
- * serialized) and must describe the same cache: same geometry, stream specs, calibration
- * and policy window/sinks, or CACHE_MISMATCH. Damaged files give FILE_TRUNCATED,
- * FILE_CORRUPTED, FILE_BAD_MAGIC or FILE_UNSUPPORTED_VERSION. A quantized cache's policy is
- * reset and replayed with admit(0, length) per layer (its decision is not needed: the file
- * holds where every token is).
+ * Restores a cache saved by saveCache (format version 2, or 1 from earlier releases).
+ * `options` rebuild the plugins (they cannot be serialized) and must describe the same
+ * cache: same geometry, stream specs, calibration, fpPrecision and policy window/sinks, or
+ * CACHE_MISMATCH naming each difference. Damaged files give FILE_TRUNCATED, FILE_CORRUPTED
+ * (also when a count does not match the bytes present), FILE_BAD_MAGIC or
+ * FILE_UNSUPPORTED_VERSION. A quantized cache's policy is reset and replayed with
+ * admit(0, length) per layer.
  */
 export function loadCache(bytes: Uint8Array, options: DenseCacheOptions): DenseCache;
 export function loadCache(bytes: Uint8Array, options: QuantizedCacheOptions): QuantizedCache;
@@ -289,70 +162,10 @@ export function loadCache(
   bytes: Uint8Array,
   options: DenseCacheOptions | QuantizedCacheOptions,
 ): DenseCache | QuantizedCache {
-  if (!(bytes instanceof Uint8Array))
-    throw new SkvqError('INVALID_ARGUMENT', 'loadCache: bytes must be a Uint8Array');
-  for (let i = 0; i < Math.min(8, bytes.length); i++) {
-    if (bytes[i] !== CACHE_MAGIC.charCodeAt(i)) {
-      throw fileError('FILE_BAD_MAGIC', 'not a skvq cache file (wrong magic bytes)');
-    }
-  }
-  if (bytes.length < PREFIX_BYTES + CRC_BYTES) {
-    throw fileError(
-      'FILE_TRUNCATED',
-      `only ${bytes.length} bytes; a cache file has at least ${PREFIX_BYTES + CRC_BYTES}`,
-    );
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const version = view.getUint32(8, true);
-  if (version !== CACHE_FORMAT_VERSION) {
-    throw fileError(
-      'FILE_UNSUPPORTED_VERSION',
-      `format version ${version} is not supported; this library reads version ${CACHE_FORMAT_VERSION}`,
-      { version, supported: [CACHE_FORMAT_VERSION] },
-    );
-  }
-  const headerLength = view.getUint32(12, true);
-  if (PREFIX_BYTES + headerLength + CRC_BYTES > bytes.length) {
-    throw fileError(
-      'FILE_TRUNCATED',
-      `the header needs ${headerLength} bytes but the file ends first`,
-    );
-  }
-  let header: Header | null = null;
-  try {
-    header = JSON.parse(
-      new TextDecoder('utf-8', { fatal: true }).decode(
-        bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength),
-      ),
-    ) as Header;
-  } catch {
-    header = null;
-  }
-  const crcOk =
-    crc32(bytes, 0, bytes.length - CRC_BYTES) === view.getUint32(bytes.length - CRC_BYTES, true);
-  const cache = 'keys' in options ? createQuantizedCache(options) : createDenseCache(options);
-  if (!crcOk || header === null) {
-    if (header !== null && typeof header === 'object' && Array.isArray(header.layers)) {
-      try {
-        const expected =
-          PREFIX_BYTES + headerLength + payloadBytes(header, ...unitsOf(cache)) + CRC_BYTES;
-        if (bytes.length < expected) {
-          throw fileError(
-            'FILE_TRUNCATED',
-            `the file has ${bytes.length} bytes; its header announces ${expected}`,
-            { length: bytes.length, expected },
-          );
-        }
-      } catch (error) {
-        if (error instanceof SkvqError) throw error;
-      }
-    }
-    throw fileError(
-      'FILE_CORRUPTED',
-      'checksum mismatch: the file was damaged after it was written',
-    );
-  }
-  const diffs = mismatch(header, options, cache);
+  // A cache built from the options first: it checks them and gives the expected header.
+  const probe = 'keys' in options ? createQuantizedCacheProbe(options) : createDenseCache(options);
+  const { header, sections } = readSavedCache(bytes, versionOneLengths(probe));
+  const diffs = mismatch(header, probe);
   if (diffs.length > 0) {
     throw fileError(
       'CACHE_MISMATCH',
@@ -360,92 +173,38 @@ export function loadCache(
       { differences: diffs },
     );
   }
-  const reader = new Reader(bytes, PREFIX_BYTES + headerLength);
-  const ch = kvHidden(cache.geometry);
-  if (!(cache instanceof QuantizedCache)) {
-    header.layers.forEach((layer, i) => {
-      const positions = Int32Array.from({ length: layer.length }, (_, p) => p);
-      cache.keys[i]!.appendStored(
-        reader.fp(header.fpPrecision, layer.length * ch),
-        0,
-        layer.length,
-        positions,
-        0,
-      );
-      cache.values[i]!.appendStored(
-        reader.fp(header.fpPrecision, layer.length * ch),
-        0,
-        layer.length,
-        positions,
-        0,
-      );
-    });
-    return cache;
+  const perLayer = probe instanceof QuantizedCache ? 3 : 2;
+  if (sections.length !== perLayer * header.layers.length) {
+    throw badSection(
+      `the file holds ${sections.length} sections; ${header.layers.length} ${header.kind} layers write ${perLayer * header.layers.length}`,
+    );
   }
-  header.layers.forEach((layer, i) => {
-    const state = cache.layers[i]!;
-    const first = layer.length - layer.windowCount;
-    const wk = reader.fp(header.fpPrecision, layer.windowCount * ch);
-    const wv = reader.fp(header.fpPrecision, layer.windowCount * ch);
-    state.window.appendStored(wk, wv, layer.windowCount, first);
-    for (const name of ['k', 'v'] as const) {
-      const stream = state[name];
-      const c = layer[name];
-      const keptPositions = reader.int32(c.kept);
-      stream.kept.appendStored(
-        reader.fp(header.fpPrecision, c.kept * ch),
-        0,
-        c.kept,
-        keptPositions,
-        0,
-      );
-      if (stream.pending !== null) {
-        const pendingPositions = reader.int32(c.pending);
-        const rows = reader.fp(header.fpPrecision, c.pending * ch);
-        (stream.pending.data as Float32Array).set(rows as Float32Array);
-        stream.pending.positions.set(pendingPositions);
-        stream.pending.count = c.pending;
-      }
-      const pages = stream.pages;
-      const positions = reader.int32(c.quantized);
-      const codes = reader.take(c.quantized * pages.rowBytes);
-      const meta = reader.take((c.quantized / pages.unitTokens) * pages.unitBytes);
-      let done = 0;
-      for (const slice of pages.reserve(c.quantized, positions, 0)) {
-        slice.page.codes.set(
-          codes.subarray(done * pages.rowBytes, (done + slice.tokens) * pages.rowBytes),
-          slice.first * pages.rowBytes,
-        );
-        const u0 = done / pages.unitTokens;
-        const u1 = (done + slice.tokens) / pages.unitTokens;
-        slice.page.meta.set(
-          meta.subarray(u0 * pages.unitBytes, u1 * pages.unitBytes),
-          (slice.first / pages.unitTokens) * pages.unitBytes,
-        );
-        done += slice.tokens;
-      }
-    }
-    state.length = layer.length;
-    state.policy.reset();
-    if (layer.length > 0) state.policy.admit(0, layer.length);
-  });
-  return cache;
+  if (!(probe instanceof QuantizedCache)) {
+    header.layers.forEach((layer, i) => {
+      restoreDenseRows(probe.keys[i]!, sections[2 * i]!, layer.length, `layer ${i} keys`);
+      restoreDenseRows(probe.values[i]!, sections[2 * i + 1]!, layer.length, `layer ${i} values`);
+    });
+    return probe;
+  }
+  return new QuantizedCache(options as QuantizedCacheOptions, (config, i) =>
+    CacheLayer.restore(config, header.layers[i]!, sections.slice(3 * i, 3 * i + 3), `layer ${i}`),
+  );
 }
 
-function unitsOf(
-  cache: DenseCache | QuantizedCache,
-): [{ k: number; v: number }, { k: [number, number]; v: [number, number] }] {
-  if (!(cache instanceof QuantizedCache))
-    return [
-      { k: 0, v: 0 },
-      { k: [1, 0], v: [1, 0] },
-    ];
-  const s = cache.layers[0]!;
-  return [
-    { k: s.k.pages.rowBytes, v: s.v.pages.rowBytes },
-    {
-      k: [s.k.pages.unitTokens, s.k.pages.unitBytes],
-      v: [s.v.pages.unitTokens, s.v.pages.unitBytes],
-    },
-  ];
+function createQuantizedCacheProbe(options: QuantizedCacheOptions): QuantizedCache {
+  return new QuantizedCache(options);
+}
+
+/** A dense layer's saved K or V rows (positions 0..length-1), checked against its bytes. */
+function restoreDenseRows(store: FpPagedRows, section: Uint8Array, length: number, name: string) {
+  const reader = new SectionReader(section, name);
+  const rows = reader.fp(store.precision, length * store.channels);
+  reader.finish();
+  store.appendStored(
+    rows,
+    0,
+    length,
+    Int32Array.from({ length }, (_, p) => p),
+    0,
+  );
 }

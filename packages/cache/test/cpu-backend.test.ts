@@ -33,6 +33,7 @@ describe.each([
     const sinks = 5;
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend,
       policy: () => fifoPolicy(window, sinks),
       pageTokens: 32,
@@ -46,7 +47,7 @@ describe.each([
     const pre = cache.attendPrefill(0, q.subarray(0, 80 * QH), 0, 80) as Float32Array;
     for (let t = 80; t < n; t++)
       cache.append(0, k.slice(t * CH, (t + 1) * CH), v.slice(t * CH, (t + 1) * CH), 1);
-    const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+    const layouts = cache.layouts(0);
     const simPre = simulateCache(geometry, k, v, 80, {
       window,
       sinks,
@@ -95,6 +96,7 @@ describe.each([
     const calibration = syntheticCalibration(g, { k: 2, v: 1.5 }, 8, 0.95, 5);
     const cache = createQuantizedCache({
       geometry: g,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend,
       policy: () => fifoPolicy(8, 5),
       ...skvq,
@@ -103,7 +105,7 @@ describe.each([
       calibration,
     });
     cache.append(0, k, v, n);
-    const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+    const layouts = cache.layouts(0);
     const sim = simulateCache(g, k, v, n, { window: 8, sinks: 5, keysPreRope: true, layouts });
     const got = cache.attend(0, q.slice((n - 1) * qh), n - 1) as Float32Array;
     const want = referenceAttendOne(g, true, q, (n - 1) * qh, n - 1, sim.keys, sim.values);

@@ -67,11 +67,13 @@ describe('createDenseCache', () => {
     for (const c of [b32, b16])
       c.append(0, randomActivations(5 * CH, 4), randomActivations(5 * CH, 5), 5);
     const x = b32.bytes();
-    expect(x.keptFp).toBe(5 * (CH * 4 + 4) * 2); // values + Int32 positions
-    expect(x.pageSlack).toBe(3 * (CH * 4 + 4) * 2);
+    expect(x.keptFp).toBe(5 * CH * 4 * 2); // values; positions are implicit
+    // one shared identity of positions: 5 in use (metadata), the rest of its 64 is slack
+    expect(x.metadata).toBe(5 * 4);
+    expect(x.pageSlack).toBe(3 * CH * 4 * 2 + (64 - 5) * 4);
     expect(x.elements).toBe(5 * 2 * CH);
     expect(x.bitsPerElement).toBeCloseTo((8 * x.total) / x.elements);
-    expect(b16.bytes().keptFp).toBe(5 * (CH * 2 + 4) * 2);
+    expect(b16.bytes().keptFp).toBe(5 * CH * 2 * 2);
     expect(b32.describe().layers[0]!.tokens).toBe(5);
     b32.reset();
     expect(b32.length(0)).toBe(0);

@@ -1,6 +1,6 @@
 import { decodeFp16, encodeFp16 } from '@skvq/quantizer-group-clip';
 import { describe, expect, it } from 'vitest';
-import { f16BitsToF32, f32ToF16Bits } from '../src/index.js';
+import { f16BitsToF32, f32ToF16Bits } from '../src/fp16.js';
 import { rng } from './helpers/oracle.js';
 
 describe('fast fp16 conversion against the reference codec', () => {

@@ -1,4 +1,4 @@
-import { kvHidden, queryHidden } from '@skvq/core';
+import { type FilterRule, kvHidden, queryHidden } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import { createDenseCache, createQuantizedCache, type QuantizedCache } from '../src/index.js';
 import {
@@ -38,7 +38,7 @@ function expectMatchesSimulation(
   tol: number,
   originalFrom?: number,
 ) {
-  const layouts = { k: cache.layers[layer]!.k.layout, v: cache.layers[layer]!.v.layout };
+  const layouts = cache.layouts(layer);
   const sim = simulateCache(geometry, d.k, d.v, length, {
     window,
     sinks,
@@ -75,6 +75,7 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
   ])('window %i, sinks %i: prefill + decode equal the independent simulation', (window, sinks) => {
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: () => fifoPolicy(window, sinks),
       pageTokens: 32,
@@ -105,6 +106,7 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
   it('a page boundary inside one prefill run, pages never reallocated', () => {
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: () => fifoPolicy(4, 2),
       pageTokens: 32,
@@ -112,10 +114,15 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
     });
     const d = data(140, 21);
     cache.append(0, d.k.subarray(0, 70 * CH), d.v.subarray(0, 70 * CH), 70);
-    const firstPage = cache.layers[0]!.v.pages.pages[0]!.codes;
+    const firstPage = () => {
+      const seg = cache.segments(0).values.find((s) => s.kind === 'packed');
+      return seg?.kind === 'packed' ? seg.codes : null;
+    };
+    const before = firstPage();
     cache.append(0, d.k.subarray(70 * CH), d.v.subarray(70 * CH), 70);
-    expect(cache.layers[0]!.v.pages.pages[0]!.codes).toBe(firstPage);
-    expect(cache.layers[0]!.v.pages.pages.length).toBe(Math.ceil(134 / 32));
+    expect(firstPage()).toBe(before);
+    // pages grow from 16 tokens, at most an eighth of what is held: 16s below 256 tokens
+    expect(cache.describeLayer(0).pages.v).toBe(Math.ceil(134 / 16));
     expectMatchesSimulation(cache, 0, d, 140, 4, 2, ORACLE_TOLERANCE);
     const b = cache.bytes();
     expect(b.tokens).toBe(140);
@@ -128,6 +135,7 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
   it.each(['quantized', 'original'] as const)('prefillAttention %s', (mode) => {
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: () => fifoPolicy(8, 2),
       pageTokens: 32,
@@ -138,7 +146,7 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
     cache.append(0, d.k.subarray(0, 60 * CH), d.v.subarray(0, 60 * CH), 60);
     cache.append(0, d.k.subarray(60 * CH), d.v.subarray(60 * CH), 60);
     const got = cache.attendPrefill(0, d.q.slice(60 * QH), 60, 60) as Float32Array;
-    const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+    const layouts = cache.layouts(0);
     const sim = simulateCache(geometry, d.k, d.v, 120, {
       window: 8,
       sinks: 2,
@@ -172,6 +180,7 @@ describe('quantized cache behaviour', () => {
     const dense = createDenseCache({ geometry, precision: 'fp32', backend });
     const q8 = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend,
       policy: () => fifoPolicy(4, 1),
       keys: {
@@ -203,6 +212,7 @@ describe('quantized cache behaviour', () => {
     const policies = [fifoPolicy(4, 1), fifoPolicy(4, 1)];
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: (layer) => policies[layer]!,
       ...methodOptions('rtn'),
@@ -219,6 +229,7 @@ describe('quantized cache behaviour', () => {
     const keepEven = { name: 'even', keeps: (p: number) => p % 7 === 0 };
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: () => fifoPolicy(4, 2, [keepEven]),
       pageTokens: 8,
@@ -226,7 +237,7 @@ describe('quantized cache behaviour', () => {
     });
     const d = data(40, 61);
     cache.append(0, d.k, d.v, 40);
-    const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+    const layouts = cache.layouts(0);
     const sim = simulateCache(geometry, d.k, d.v, 40, {
       window: 4,
       sinks: 2,
@@ -246,6 +257,7 @@ describe('quantized cache behaviour', () => {
   it('rejects a policy that breaks the FIFO contract', () => {
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: oracleBackend(),
       policy: () => ({
         window: 2,
@@ -256,11 +268,11 @@ describe('quantized cache behaviour', () => {
       ...methodOptions('rtn'),
     });
     const d = data(5, 71);
-    expect(() => cache.append(0, d.k, d.v, 5)).toThrow(/exactly once/);
+    expect(() => cache.append(0, d.k, d.v, 5)).toThrow(/exactly once.*would stay in a window of 2/);
     expect(cache.length(0)).toBe(0);
   });
 
-  it('accounts bytes of an SKVQ K2 V1.5 cache', () => {
+  it('accounts bytes of an SKVQ K2 V1.5 cache (fp16 window and sinks by default)', () => {
     const cache = createQuantizedCache({
       geometry,
       backend: oracleBackend(),
@@ -268,20 +280,75 @@ describe('quantized cache behaviour', () => {
       pageTokens: 16,
       ...methodOptions('skvq'),
     });
+    expect(cache.fpPrecision).toBe('fp16');
     const d = data(64, 81);
     cache.append(0, d.k, d.v, 64);
     const b = cache.bytes();
     const quantized = 64 - 8 - 3;
     // K: 2 bits -> CH/4 bytes a row; V: ternary 5 per byte -> ceil(CH/5).
     expect(b.codes).toBe(quantized * (CH / 4 + Math.ceil(CH / 5)));
-    // fp8 scale + zero per group (2 groups) per stream, plus an Int32 position per token.
-    expect(b.metadata).toBe(quantized * 2 * (2 * 2 + 4));
-    expect(b.window).toBe(8 * 2 * (CH * 4 + 4));
-    expect(b.sinks).toBe(3 * 2 * (CH * 4 + 4));
+    // fp8 scale + zero per group (2 groups) per stream; positions are contiguous, so none
+    // are stored per token: the shared identity (64 positions in use) is counted once.
+    expect(b.metadata).toBe(quantized * 2 * (2 * 2) + 64 * 4);
+    expect(b.window).toBe(8 * 2 * CH * 2);
+    expect(b.sinks).toBe(3 * 2 * CH * 2);
     // perm (Uint32 per channel) + 3 group offsets, per stream, per layer (2 layers).
     expect(b.permutations).toBe(2 * 2 * (4 * CH + 4 * 3));
+    // slack: the free end of the last 16-token page per stream (the identity is full: 64)
+    const lastPage = 16 - (quantized % 16);
+    expect(b.pageSlack).toBe(lastPage * (CH / 4 + Math.ceil(CH / 5) + 2 * 2 * 2));
     expect(b.tokens).toBe(64);
     expect(b.bitsPerElement).toBeCloseTo((8 * b.total) / (64 * 2 * CH), 10);
+  });
+
+  it('stores out-of-order kept tokens with their own positions, and counts them', () => {
+    const keepSevens: FilterRule = { name: 'sevens', keeps: (p: number) => p % 7 === 0 };
+    const make = (rules: FilterRule[]) =>
+      createQuantizedCache({
+        geometry,
+        backend: oracleBackend(),
+        policy: () => fifoPolicy(4, 2, rules),
+        ...methodOptions('rtn'),
+      });
+    const plain = make([]);
+    const kept = make([keepSevens]);
+    const d = data(40, 83);
+    plain.append(0, d.k, d.v, 40);
+    kept.append(0, d.k, d.v, 40);
+    const segs = kept.segments(0).keys.filter((s) => s.kind === 'fp');
+    const positions = segs.flatMap((s) => Array.from(s.positions));
+    expect(positions.slice(0, 7)).toEqual([0, 1, 7, 14, 21, 28, 35]);
+    // kept: 2 sinks in their own exact page; 7..35 (5 tokens) in an 8-token page with
+    // its own Int32 positions: held 5 * 4 bytes, the 3 free slots are slack.
+    const b = kept.bytes();
+    expect(b.sinks).toBe(2 * 2 * CH * 2);
+    expect(b.keptFp).toBe(5 * 2 * (CH * 2 + 4));
+    expect(plain.bytes().keptFp).toBe(0);
+  });
+
+  it('fp32 storage (fpPrecision) doubles the window and sinks, the default is fp16', () => {
+    const make = (fpPrecision?: 'fp32') =>
+      createQuantizedCache({
+        geometry,
+        backend: oracleBackend(),
+        policy: () => fifoPolicy(8, 3),
+        ...(fpPrecision === undefined ? {} : { fpPrecision }),
+        ...methodOptions('skvq'),
+      });
+    const [c16, c32] = [make(), make('fp32')];
+    const d = data(30, 85);
+    c16.append(0, d.k, d.v, 30);
+    c32.append(0, d.k, d.v, 30);
+    expect(c32.bytes().window).toBe(2 * c16.bytes().window);
+    expect(c32.bytes().sinks).toBe(2 * c16.bytes().sinks);
+    const q = d.q.slice(29 * QH);
+    // fp16 rounding of window and sinks only: close, not equal
+    const diff = maxAbsDiff(
+      c16.attend(0, q, 29) as Float32Array,
+      c32.attend(0, q, 29) as Float32Array,
+    );
+    expect(diff).toBeGreaterThan(0);
+    expect(diff).toBeLessThan(1e-2);
   });
 });
 
@@ -302,6 +369,7 @@ describe('asynchronous backends (GPU-style kernels returning promises)', () => {
     const make = (backend: typeof sync) =>
       createQuantizedCache({
         geometry,
+        fpPrecision: 'fp32', // the simulation models fp32 storage
         backend,
         policy: () => fifoPolicy(8, 2),
         pageTokens: 32,

@@ -24,6 +24,7 @@ describe.each(METHODS)(
     it('decode after prefill equals the reference; save/load round-trips', () => {
       const options: QuantizedCacheOptions = {
         geometry,
+        fpPrecision: 'fp32', // the simulation models fp32 storage
         backend: cpuBackend,
         policy: slidingWindowPolicy,
         window: 128,
@@ -39,7 +40,7 @@ describe.each(METHODS)(
       cache.append(0, k.subarray(0, 200 * CH), v.subarray(0, 200 * CH), 200);
       for (let t = 200; t < n; t++)
         cache.append(0, k.slice(t * CH, (t + 1) * CH), v.slice(t * CH, (t + 1) * CH), 1);
-      const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+      const layouts = cache.layouts(0);
       const sim = simulateCache(geometry, k, v, n, {
         window: 128,
         sinks: 5,
@@ -73,6 +74,7 @@ describe('heavy-hitter rule through the cache', () => {
     const rules = [heavyHitterRule({ quantile: 0.5 })];
     const cache = createQuantizedCache({
       geometry,
+      fpPrecision: 'fp32', // the simulation models fp32 storage
       backend: cpuBackend,
       policy: slidingWindowPolicy,
       window: 4,

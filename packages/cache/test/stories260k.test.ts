@@ -67,6 +67,7 @@ describe('real stories260K layer-0 K/V', () => {
       const sinks = 5;
       const cache = createQuantizedCache({
         geometry,
+        fpPrecision: 'fp32', // the simulation models fp32 storage
         backend: oracleBackend(),
         policy: () => fifoPolicy(window, sinks),
         pageTokens: 32,
@@ -75,7 +76,7 @@ describe('real stories260K layer-0 K/V', () => {
       cache.append(0, k.subarray(0, 64 * CH), v.subarray(0, 64 * CH), 64);
       for (let t = 64; t < n; t++)
         cache.append(0, k.slice(t * CH, (t + 1) * CH), v.slice(t * CH, (t + 1) * CH), 1);
-      const layouts = { k: cache.layers[0]!.k.layout, v: cache.layers[0]!.v.layout };
+      const layouts = cache.layouts(0);
       const sim = simulateCache(geometry, k, v, n, {
         window,
         sinks,

@@ -2,14 +2,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sniffGguf, sniffLlama2c } from '@skvq/adapter-llama';
 import {
-  CACHE_MAGIC,
   type DenseCache,
   type DenseCacheOptions,
+  isSavedCache,
   loadCache,
   type QuantizedCache,
   type QuantizedCacheOptions,
+  readCacheHeader,
 } from '@skvq/cache';
-import { type CalibrationArtifact, type KvGeometry, parseCalibration, SkvqError } from '@skvq/core';
+import { type CalibrationArtifact, parseCalibration, SkvqError } from '@skvq/core';
 import { parseCommandArgs, stringOption } from '../args.js';
 import { groupsPerLayer } from '../calibration-run.js';
 import { COMMON_HELP, type CommandContext, logger } from '../context.js';
@@ -42,50 +43,13 @@ export const INSPECT_OPTIONS = {
   tokenizer: { type: 'string' },
 } as const;
 
-/** The JSON header of a saved cache (format of @skvq/cache's saveCache, version 1). */
-interface SavedCacheHeader {
-  kind: 'dense' | 'quantized';
-  geometry: KvGeometry;
-  keysPreRope: boolean;
-  fpPrecision: 'fp32' | 'fp16';
-  streams: Record<
-    'k' | 'v',
-    { quantizer: string; bits: number; meta: string; groupSize: number; alpha: number | null }
-  > | null;
-  calibration: { fingerprint: string; crc32: number } | null;
-  layers: Array<{ length: number; window: number; sinks: number }>;
-}
-
-/** Bytes before the header: magic (8), version (4), header length (4). */
-const CACHE_PREFIX_BYTES = 16;
-
-function readCacheHeader(bytes: Uint8Array): SavedCacheHeader {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length < CACHE_PREFIX_BYTES)
-    throw new SkvqError('FILE_TRUNCATED', 'saved cache: too short for its header');
-  const length = view.getUint32(12, true);
-  try {
-    return JSON.parse(
-      new TextDecoder().decode(bytes.subarray(CACHE_PREFIX_BYTES, CACHE_PREFIX_BYTES + length)),
-    ) as SavedCacheHeader;
-  } catch {
-    throw new SkvqError('FILE_CORRUPTED', 'saved cache: its header is not valid JSON');
-  }
-}
-
-function isCache(head: Uint8Array): boolean {
-  for (let i = 0; i < CACHE_MAGIC.length; i++)
-    if (head[i] !== CACHE_MAGIC.charCodeAt(i)) return false;
-  return true;
-}
-
 async function inspectCache(
   ctx: CommandContext,
   path: string,
   bytes: Uint8Array,
   calibPath: string | undefined,
 ) {
-  const header = readCacheHeader(bytes);
+  const { version, header } = readCacheHeader(bytes);
   const backend = await ctx.registry.resolveBackend();
   let calibration: CalibrationArtifact | undefined;
   if (calibPath)
@@ -100,6 +64,7 @@ async function inspectCache(
       kind: header.kind,
       restored: false,
       note: 'quantized with skvq: pass --calib FILE to restore and account it',
+      version,
       header,
     };
   }
@@ -136,7 +101,7 @@ async function inspectCache(
     cache = loadCache(bytes, options);
   }
   void path;
-  return { kind: header.kind, restored: true, description: cache.describe() };
+  return { kind: header.kind, restored: true, version, description: cache.describe() };
 }
 
 export async function inspectCommand(
@@ -155,14 +120,14 @@ export async function inspectCommand(
   const head = readHead(path);
   const out = ctx.io.stdout;
   const json = values.json === true;
-  if (isCache(head)) {
+  if (isSavedCache(head)) {
     const bytes = new Uint8Array(readFileSync(path));
     const info = await inspectCache(ctx, path, bytes, stringOption(values, 'calib'));
     if (json) {
       out(`${JSON.stringify({ type: 'cache', file: path, ...info }, null, 1)}\n`);
       return 0;
     }
-    out(`${path}: saved ${info.kind} KV cache\n`);
+    out(`${path}: saved ${info.kind} KV cache (format version ${info.version})\n`);
     if (!info.restored) {
       out(
         `streams: ${JSON.stringify(info.header?.streams)}\ntokens per layer: ${info.header?.layers.map((l) => l.length).join(', ')}\n${info.note}\n`,

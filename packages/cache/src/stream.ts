@@ -1,0 +1,229 @@
+import type { FpSegment, KvSegment, MaybePromise, QuantLayout } from '@skvq/core';
+import type { ByteParts } from './bytes.js';
+import { FP_BYTES, FpPagedRows, type FpPrecision } from './fp-rows.js';
+import type { CacheKernels } from './kernels.js';
+import { PackedPages } from './packed-pages.js';
+import { PendingBlock } from './pending.js';
+import { type PageGrowth, POSITION_BYTES, type PositionIdentity } from './positions.js';
+import { badSection, checkPositions, type SectionReader } from './section-reader.js';
+
+/** Token counts of one stream: what its saved section holds. */
+export interface StreamCounts {
+  kept: number;
+  pending: number;
+  quantized: number;
+}
+
+/** What a stream is built from (the same for a new stream and a restored one). */
+export interface StreamConfig {
+  layout: QuantLayout;
+  channels: number;
+  precision: FpPrecision;
+  /** Largest packed page (pages grow up to it). */
+  pageTokens: number;
+  /** Page sizes of the kept full-precision tokens (the first one fits the sinks). */
+  keptGrowth: PageGrowth;
+  /** The cache's shared identity positions. */
+  identity: PositionIdentity;
+}
+
+/** A block handed to the quantize kernel: its rows (float32) and positions. */
+export type QuantizedBlock = { x: Float32Array; positions: Int32Array };
+
+/** The parts of a stream below a position ('original' prefill attention). */
+export interface StreamPartsBelow {
+  kept: FpSegment[];
+  packed: KvSegment[];
+  /** Tokens below the limit left out because their block also holds later tokens. */
+  cut: number;
+  pending: FpSegment[];
+}
+
+/**
+ * One stream (K or V) of one layer outside the window: full-precision kept tokens (sinks and
+ * what filter rules keep), packed pages of quantized tokens and, for channel-block layouts,
+ * the pending block of tokens waiting to be quantized together. It quantizes through the
+ * cache's kernels, accounts its bytes, and writes and restores its own saved section.
+ */
+export class QuantizedStream {
+  readonly layout: QuantLayout;
+  readonly pages: PackedPages;
+  readonly kept: FpPagedRows;
+  readonly pending: PendingBlock | null;
+  private readonly channels: number;
+
+  constructor(config: StreamConfig) {
+    const { layout, channels, precision } = config;
+    this.layout = layout;
+    this.channels = channels;
+    this.pages = new PackedPages(layout, config.pageTokens, config.identity);
+    this.kept = new FpPagedRows(channels, precision, config.keptGrowth, config.identity);
+    this.pending =
+      layout.kind === 'channel-block'
+        ? new PendingBlock(layout.blockTokens, channels, precision)
+        : null;
+  }
+
+  get counts(): StreamCounts {
+    return {
+      kept: this.kept.count,
+      pending: this.pending?.count ?? 0,
+      quantized: this.pages.count,
+    };
+  }
+
+  /** Keeps rows at full precision for good. */
+  keep(x: Float32Array, count: number, positions: Int32Array): void {
+    this.kept.appendFloat(x, 0, count, positions, 0);
+  }
+
+  /**
+   * Quantizes rows that left the window into pages (through the pending block for
+   * channel-block layouts); kernel results go to `results`, each quantized block to
+   * `onBlock` (the 'original' prefill bookkeeping needs the blocks that straddle a chunk).
+   */
+  quantize(
+    kernels: CacheKernels,
+    x: Float32Array,
+    count: number,
+    positions: Int32Array,
+    results: MaybePromise<void>[],
+    onBlock?: (block: QuantizedBlock) => void,
+  ): void {
+    const { layout, pages, channels } = this;
+    if (layout.kind === 'token-group') {
+      let row = 0;
+      for (const slice of pages.reserve(count, positions, 0)) {
+        results.push(
+          kernels.quantizeTokens({
+            layout,
+            x: x.subarray(row * channels, (row + slice.tokens) * channels),
+            count: slice.tokens,
+            codes: slice.page.codes,
+            codesOffset: slice.first * pages.rowBytes,
+            meta: slice.page.meta,
+            metaOffset: slice.first * pages.unitBytes,
+          }),
+        );
+        row += slice.tokens;
+      }
+      return;
+    }
+    const pending = this.pending!;
+    let row = 0;
+    while (row < count) {
+      row += pending.push(x, row, count - row, positions, row);
+      if (!pending.full) break;
+      const block = pending.take();
+      const [slice] = pages.reserve(layout.blockTokens, block.positions, 0);
+      results.push(
+        kernels.quantizeBlock({
+          layout,
+          x: block.x,
+          codes: slice!.page.codes,
+          codesOffset: slice!.first * pages.rowBytes,
+          meta: slice!.page.meta,
+          metaOffset: (slice!.first / layout.blockTokens) * pages.unitBytes,
+        }),
+      );
+      onBlock?.(block);
+    }
+  }
+
+  /** Kept, packed and pending segments (the window follows them). */
+  segments(): KvSegment[] {
+    return [...this.kept.segments(), ...this.pages.segments(), ...(this.pending?.segments() ?? [])];
+  }
+
+  partsBelow(limit: number): StreamPartsBelow {
+    const packed = this.pages.segmentsBelow(limit);
+    return {
+      kept: this.kept.segmentsBelow(limit),
+      packed: packed.segments,
+      cut: packed.cut,
+      pending: this.pending?.segments(limit) ?? [],
+    };
+  }
+
+  /** Adds this stream's bytes; kept tokens at positions below `sinks` count as sinks. */
+  addBytes(parts: ByteParts, sinks: number): void {
+    parts.codes += this.pages.codeBytes();
+    parts.metadata += this.pages.metaBytes();
+    parts.pageSlack +=
+      this.pages.slackBytes() + this.kept.slackBytes() + (this.pending?.slackBytes() ?? 0);
+    const sinkBytes = this.kept.heldBytesBelow(sinks);
+    parts.sinks += sinkBytes;
+    parts.keptFp += this.kept.heldBytes() - sinkBytes + (this.pending?.heldBytes() ?? 0);
+  }
+
+  clear(): void {
+    this.pages.clear();
+    this.kept.clear();
+    this.pending?.clear();
+  }
+
+  /**
+   * The stream's saved section: kept positions (Int32) and rows, pending positions and rows
+   * (channel-block layouts only), quantized positions (Int32), packed codes (rowCodeBytes
+   * per token), metadata (per unit). Pages are written back to back and re-paged on load.
+   */
+  sections(): Uint8Array[] {
+    const out: Uint8Array[] = [...this.kept.sections()];
+    if (this.pending !== null) out.push(...this.pending.sections());
+    out.push(...this.pages.sections());
+    return out;
+  }
+
+  /** Bytes of the section `counts` describe (to frame version-1 files and check counts). */
+  static sectionBytes(
+    config: Pick<StreamConfig, 'layout' | 'channels' | 'precision'>,
+    counts: StreamCounts,
+  ): number {
+    const fpRow = config.channels * FP_BYTES[config.precision] + POSITION_BYTES;
+    const pending = config.layout.kind === 'channel-block' ? counts.pending : 0;
+    return (
+      (counts.kept + pending) * fpRow + PackedPages.sectionBytes(config.layout, counts.quantized)
+    );
+  }
+
+  /**
+   * A stream rebuilt from its saved section. Each count is checked against the bytes present
+   * (and the section must be used up exactly), positions must ascend below `length`, and the
+   * pending block must hold less than a block; anything else is FILE_CORRUPTED.
+   */
+  static restore(
+    config: StreamConfig,
+    counts: StreamCounts,
+    reader: SectionReader,
+    length: number,
+  ): QuantizedStream {
+    for (const [name, n] of Object.entries(counts)) {
+      if (!Number.isInteger(n) || n < 0 || n > length) {
+        throw badSection(`${reader.name} ${name} count ${String(n)} is not in 0..${length}`);
+      }
+    }
+    const expected = QuantizedStream.sectionBytes(config, counts);
+    if (expected !== reader.remaining) {
+      throw badSection(
+        `${reader.name} counts (${JSON.stringify(counts)}) need ${expected} bytes; the section has ${reader.remaining}`,
+        { section: reader.name, expected, present: reader.remaining },
+      );
+    }
+    const stream = new QuantizedStream(config);
+    const keptPositions = reader.int32(counts.kept);
+    checkPositions(keptPositions, length, `${reader.name} kept`);
+    stream.kept.appendStored(
+      reader.fp(config.precision, counts.kept * config.channels),
+      0,
+      counts.kept,
+      keptPositions,
+      0,
+    );
+    if (stream.pending !== null) stream.pending.restore(reader, counts.pending, length);
+    else if (counts.pending !== 0)
+      throw badSection(`${reader.name}: a token-group stream has no pending tokens`);
+    stream.pages.restore(reader, counts.quantized, length);
+    reader.finish();
+    return stream;
+  }
+}
