@@ -62,11 +62,12 @@ export async function readChunked(
   readInto: (buffer: Uint8Array, offset: number, length: number, position: number) => Promise<number>,
   position: number,
   length: number,
+  chunkBytes = READ_CHUNK_BYTES,
 ): Promise<{ bytes: Uint8Array; bytesRead: number }> {
   const bytes = new Uint8Array(length);
   let done = 0;
   while (done < length) {
-    const step = Math.min(READ_CHUNK_BYTES, length - done);
+    const step = Math.min(chunkBytes, length - done);
     const got = await readInto(bytes, done, step, position + done);
     if (got <= 0) break;
     done += got;
