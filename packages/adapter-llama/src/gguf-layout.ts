@@ -59,7 +59,12 @@ function short(name: string): string {
 
 /** Reads `length` bytes at `position` through `readInto`, at most READ_CHUNK_BYTES per call. */
 export async function readChunked(
-  readInto: (buffer: Uint8Array, offset: number, length: number, position: number) => Promise<number>,
+  readInto: (
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ) => Promise<number>,
   position: number,
   length: number,
   chunkBytes = READ_CHUNK_BYTES,

@@ -165,10 +165,14 @@ export function parseGgufHeader(bytes: Uint8Array, what = 'GGUF file'): GgufHead
     names.add(name);
     const nDims = r.u32(`tensor ${quoted(name)} n_dims`);
     if (nDims < 1 || nDims > 4)
-      fail('FILE_CORRUPTED', `${what}: tensor ${quoted(name)} has ${nDims} dimensions; expected 1..4`, {
-        tensor: name,
-        nDims,
-      });
+      fail(
+        'FILE_CORRUPTED',
+        `${what}: tensor ${quoted(name)} has ${nDims} dimensions; expected 1..4`,
+        {
+          tensor: name,
+          nDims,
+        },
+      );
     const dims: number[] = [];
     for (let d = 0; d < nDims; d++) dims.push(r.u64(`tensor ${quoted(name)} ne[${d}]`));
     const typeId = r.u32(`tensor ${quoted(name)} type`);

@@ -206,7 +206,12 @@ function readVersioned(bytes: Uint8Array, what: string): Llama2cCheckpoint {
   const shared = r.u8('shared_classifier') !== 0;
   const groupSize = version === 2 ? r.i32('group_size') : 0;
   r.need(LLAMA2C_HEADER_BYTES - r.offset, 'header padding');
-  checkLlama2cSize(bytes.byteLength, config, { version, sharedClassifier: shared, groupSize }, what);
+  checkLlama2cSize(
+    bytes.byteLength,
+    config,
+    { version, sharedClassifier: shared, groupSize },
+    what,
+  );
   r.offset = LLAMA2C_HEADER_BYTES;
   const { dim, hiddenDim: hid, vocabSize: vocab } = config;
   const kvDim = kvDimOf(config);

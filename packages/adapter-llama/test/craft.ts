@@ -26,7 +26,10 @@ export function tinyTensors(): Array<{ name: string; dims: number[]; data: Float
   const t = (name: string, dims: number[], seed: number) => ({
     name,
     dims,
-    data: values(dims.reduce((a, b) => a * b, 1), seed),
+    data: values(
+      dims.reduce((a, b) => a * b, 1),
+      seed,
+    ),
   });
   return [
     t('token_embd.weight', [dim, vocab], 1),
@@ -59,13 +62,20 @@ export function tinyMetadata(): Array<[string, GgufValue]> {
     ['tokenizer.ggml.model', { type: 'string', value: 'llama' }],
     [
       'tokenizer.ggml.tokens',
-      { type: 'array', itemType: 'string', value: TINY_PIECES.map((p) => p.replace(/ /g, '\u2581')) },
+      {
+        type: 'array',
+        itemType: 'string',
+        value: TINY_PIECES.map((p) => p.replace(/ /g, '\u2581')),
+      },
     ],
     [
       'tokenizer.ggml.scores',
       { type: 'array', itemType: 'f32', value: TINY_PIECES.map((_, i) => -i) },
     ],
-    ['tokenizer.ggml.token_type', { type: 'array', itemType: 'i32', value: [2, 3, 3, 1, 1, 1, 1, 1] }],
+    [
+      'tokenizer.ggml.token_type',
+      { type: 'array', itemType: 'i32', value: [2, 3, 3, 1, 1, 1, 1, 1] },
+    ],
     ['tokenizer.ggml.bos_token_id', u32(1)],
     ['tokenizer.ggml.eos_token_id', u32(2)],
   ];
@@ -113,7 +123,9 @@ export function tinyLlama2c(): Uint8Array {
   const total = counts.reduce((a, b) => a + b, 0);
   const bytes = new Uint8Array(28 + total * 4);
   const view = new DataView(bytes.buffer);
-  [dim, hid, layers, heads, kvHeads, vocab, ctx].forEach((v, i) => view.setInt32(i * 4, v, true));
+  [dim, hid, layers, heads, kvHeads, vocab, ctx].forEach((v, i) => {
+    view.setInt32(i * 4, v, true);
+  });
   const data = values(total, 3);
   new Uint8Array(bytes.buffer, 28).set(new Uint8Array(data.buffer));
   return bytes;
@@ -196,7 +208,19 @@ function metadataEnd(bytes: Uint8Array): number {
     const n = Number(view.getBigUint64(o, true));
     o += 8 + n;
   };
-  const size: Record<number, number> = { 0: 1, 1: 1, 7: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 10: 8, 11: 8, 12: 8 };
+  const size: Record<number, number> = {
+    0: 1,
+    1: 1,
+    7: 1,
+    2: 2,
+    3: 2,
+    4: 4,
+    5: 4,
+    6: 4,
+    10: 8,
+    11: 8,
+    12: 8,
+  };
   const scalar = (type: number) => {
     if (type === GGUF_VALUE.string) str();
     else o += size[type] as number;

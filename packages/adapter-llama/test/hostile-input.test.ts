@@ -160,7 +160,14 @@ describe('defect 5: impossible models do not load', () => {
     expect(await codeOf(() => loadGguf(dupKey))).toBe('FILE_CORRUPTED');
     const meta = tinyMetadata();
     const norm = { name: 'output_norm.weight', dims: [TINY.dim], type: GGML_TYPE.F32 };
-    const dupTensor = rawGguf(meta, [{ ...norm, offset: 0 }, { ...norm, offset: 32 }], 64);
+    const dupTensor = rawGguf(
+      meta,
+      [
+        { ...norm, offset: 0 },
+        { ...norm, offset: 32 },
+      ],
+      64,
+    );
     expect(await codeOf(() => loadGguf(dupTensor))).toBe('FILE_CORRUPTED');
   });
 
@@ -171,7 +178,14 @@ describe('defect 5: impossible models do not load', () => {
     const misaligned = rawGguf(meta, [{ ...a, offset: 4 }], 64);
     expect(await codeOf(() => loadGguf(misaligned))).toBe('FILE_CORRUPTED');
     // [16 floats] = 64 bytes at 0 overlaps [8 floats] at 32
-    const overlap = rawGguf(meta, [{ ...a, dims: [16], offset: 0 }, { ...b, offset: 32 }], 128);
+    const overlap = rawGguf(
+      meta,
+      [
+        { ...a, dims: [16], offset: 0 },
+        { ...b, offset: 32 },
+      ],
+      128,
+    );
     expect(await codeOf(() => loadGguf(overlap))).toBe('FILE_CORRUPTED');
     expect(await codeOf(() => loadGguf(onDisk(overlap)))).toBe('FILE_CORRUPTED');
   });
@@ -185,7 +199,16 @@ describe('defect 5: impossible models do not load', () => {
     const loaded: string[] = [];
     for (let field = 0; field < 7; field++) {
       const original = new DataView(good.buffer).getInt32(field * 4, true);
-      for (const value of [0, -1, 1, original + 1, original - 1, original * 2, -original, 2 ** 31 - 1]) {
+      for (const value of [
+        0,
+        -1,
+        1,
+        original + 1,
+        original - 1,
+        original * 2,
+        -original,
+        2 ** 31 - 1,
+      ]) {
         if (value === original) continue;
         const bad = good.slice();
         new DataView(bad.buffer).setInt32(field * 4, value, true);
