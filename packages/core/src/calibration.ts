@@ -1,10 +1,4 @@
-import {
-  type BitWidth,
-  isBitWidth,
-  type MetaFormat,
-  SUPPORTED_BITS,
-  SUPPORTED_META_FORMATS,
-} from './bits.js';
+import { type BitWidth, isBitWidth, type MetaFormat, SUPPORTED_BITS } from './bits.js';
 import {
   alphaSearchOf,
   boundedString,
