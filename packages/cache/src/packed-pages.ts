@@ -7,6 +7,7 @@ import {
   tokensPerMetaUnit,
 } from '@skvq/core';
 import { POSITION_BYTES } from './fp-rows.js';
+import { checkPageTokensLimit } from './limits.js';
 
 export interface PackedPage {
   /** [pageTokens, rowCodeBytes] packed codes. */
@@ -43,6 +44,9 @@ export class PackedPages {
     this.rowBytes = rowCodeBytes(layout);
     this.unitBytes = metaBytesPerUnit(layout);
     this.unitTokens = tokensPerMetaUnit(layout);
+    const bytesPerToken =
+      this.rowBytes + Math.ceil(this.unitBytes / this.unitTokens) + POSITION_BYTES;
+    checkPageTokensLimit(pageTokens, bytesPerToken, 'quantized cache pages');
   }
 
   get count(): number {

@@ -8,6 +8,7 @@ import {
   readFpRows,
   writeFpRows,
 } from './fp-rows.js';
+import { checkWindowLimit } from './limits.js';
 
 /**
  * The full-precision recent window of one layer (keys and values): the last `window`
@@ -29,6 +30,7 @@ export class WindowBuffer {
     readonly channels: number,
     readonly precision: FpPrecision,
   ) {
+    checkWindowLimit(window, channels, precision, 'quantized cache window');
     this.capacity = 2 * window;
     this.k = allocFp(precision, this.capacity * channels);
     this.v = allocFp(precision, this.capacity * channels);
