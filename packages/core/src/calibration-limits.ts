@@ -66,38 +66,55 @@ export function checkCalibrationText(text: string): void {
   }
 }
 
+/** Longest accepted array (a permutation has kvHidden entries: far below this). */
+export const MAX_CALIBRATION_ARRAY = 1 << 20;
+
+function checkScalar(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return true;
+  if (typeof value !== 'object') malformed(`holds ${describeValue(value)}, not a JSON value`);
+  return false;
+}
+
 /**
- * Walks an already-parsed value (iteratively) and refuses one that JSON could not have
- * produced or that breaks the limits: nesting, total values, non-JSON types, cycles.
+ * Walks an already-parsed value (iteratively; scalars checked in place, only objects and
+ * arrays stacked) and refuses one that JSON could not have produced or that breaks the
+ * limits: nesting, array length, total values, non-JSON types.
  */
 export function checkCalibrationValue(root: unknown): void {
-  const stack: Array<[unknown, number]> = [[root, 0]];
-  let values = 0;
+  if (checkScalar(root)) return;
+  const stack: Array<[object, number]> = [[root as object, 0]];
+  let values = 1;
   while (stack.length > 0) {
-    const [value, depth] = stack.pop() as [unknown, number];
-    if (++values > MAX_CALIBRATION_VALUES) {
-      malformed(`holds more than ${MAX_CALIBRATION_VALUES} values`, {
-        max: MAX_CALIBRATION_VALUES,
-      });
-    }
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
-    if (typeof value === 'number') continue;
-    if (typeof value !== 'object') malformed(`holds ${describeValue(value)}, not a JSON value`);
+    const [value, depth] = stack.pop() as [object, number];
     if (depth >= MAX_CALIBRATION_DEPTH) {
       malformed(`nests deeper than ${MAX_CALIBRATION_DEPTH} levels`, {
         maxDepth: MAX_CALIBRATION_DEPTH,
       });
     }
-    if (Array.isArray(value)) {
+    let children: unknown[];
+    const isArray = Array.isArray(value);
+    if (isArray) {
       // the length is checked before iterating: a sparse array may claim 2^32 - 1 entries
-      if (value.length > MAX_CALIBRATION_VALUES - values) {
-        malformed(`holds ${describeValue(value)}, more than ${MAX_CALIBRATION_VALUES} values`);
+      if (value.length > MAX_CALIBRATION_ARRAY) {
+        malformed(`holds ${describeValue(value)}; arrays have at most ${MAX_CALIBRATION_ARRAY}`, {
+          max: MAX_CALIBRATION_ARRAY,
+        });
       }
-      for (let i = 0; i < value.length; i++) stack.push([value[i], depth + 1]);
+      children = value;
     } else {
-      for (const key of Object.keys(value)) {
-        stack.push([(value as Record<string, unknown>)[key], depth + 1]);
-      }
+      // an absent optional field built in code (`createdAt: undefined`) is no JSON value: skipped
+      children = Object.values(value).filter((v) => v !== undefined);
+    }
+    values += children.length;
+    if (values > MAX_CALIBRATION_VALUES) {
+      malformed(`holds more than ${MAX_CALIBRATION_VALUES} values`, {
+        max: MAX_CALIBRATION_VALUES,
+      });
+    }
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
+      if (!checkScalar(child)) stack.push([child as object, depth + 1]);
     }
   }
 }
