@@ -2,11 +2,14 @@
  * Counts the bytes of every typed array and ArrayBuffer the code under test allocates (the
  * parsers size them from untrusted counts), by replacing the global constructors with
  * proxies: code resolves `Float32Array` & co. at call time, so the packages' dist code is
- * measured too. One allocation past SINGLE_ALLOCATION_LIMIT throws instead of taking the
- * memory (the fuzzer shares its machine): the case counts as an oversized allocation.
+ * measured too. One allocation past SINGLE_ALLOCATION_LIMIT, or a case's total past
+ * TOTAL_ALLOCATION_LIMIT, throws instead of taking the memory (the fuzzer shares its
+ * machine): the case counts as an oversized allocation.
  */
 
 export const SINGLE_ALLOCATION_LIMIT = 256 * 1024 * 1024;
+/** Bytes one case may allocate in all (many small allocations are a storm too). */
+export const TOTAL_ALLOCATION_LIMIT = 1024 * 1024 * 1024;
 
 export class AllocationLimitError extends Error {
   constructor(bytes) {
@@ -32,6 +35,7 @@ function refuse(bytes) {
 function count(bytes) {
   if (!(bytes > 0)) return;
   if (bytes > SINGLE_ALLOCATION_LIMIT) refuse(bytes);
+  if (meter.total + bytes > TOTAL_ALLOCATION_LIMIT) refuse(meter.total + bytes);
   meter.total += bytes;
   if (bytes > meter.peak) meter.peak = bytes;
 }
