@@ -19,7 +19,8 @@ export class ByteReader {
 
   /** Ensures `size` more bytes exist for `field`. */
   need(size: number, field: string): void {
-    if (this.offset + size > this.bytes.byteLength) {
+    // `!(size >= 0)` also refuses NaN; sizes past 2^53 compare as larger than any file
+    if (!(size >= 0) || this.offset + size > this.bytes.byteLength) {
       fail(
         'FILE_TRUNCATED',
         `${this.what} is truncated: reading ${field} needs ${size} bytes at offset ${this.offset}, but the file has ${this.bytes.byteLength} bytes`,

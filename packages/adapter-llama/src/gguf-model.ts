@@ -1,3 +1,4 @@
+import { checkLlamaConfig, checkTokenId, shortValue } from './config-check.js';
 import { fail } from './errors.js';
 import { dequantizeTensor } from './gguf-read.js';
 import type { GgufHeader, GgufTensorInfo, GgufValue } from './gguf-types.js';
@@ -35,14 +36,35 @@ export function ggufConfig(header: GgufHeader, what: string): LlamaConfig {
   if (arch !== GGUF_ARCHITECTURE) {
     fail(
       'FILE_UNSUPPORTED_TYPE',
-      `${what} is architecture "${String(arch)}"; supported: ${GGUF_ARCHITECTURE}`,
-      { architecture: arch },
+      `${what} is architecture ${shortValue(arch)}; supported: ${GGUF_ARCHITECTURE}`,
+      { architecture: shortValue(arch) },
     );
   }
   const p = `${GGUF_ARCHITECTURE}.`;
   const dim = num(header, `${p}embedding_length`, what);
   const heads = num(header, `${p}attention.head_count`, what);
   const headDim = dim / heads;
+  const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
+  const tokens = header.metadata.get('tokenizer.ggml.tokens');
+  // llama.cpp takes the vocabulary size from the token list; the embedding is the fallback
+  const fromFile = tokens?.type === 'array' ? tokens.value.length : (embd?.dims[1] ?? 0);
+  const vocabSize = num(header, `${p}vocab_size`, what, fromFile);
+  // every count, the epsilon and the RoPE base checked before anything is sized from them
+  const config = checkLlamaConfig(
+    {
+      dim,
+      hiddenDim: num(header, `${p}feed_forward_length`, what),
+      layers: num(header, `${p}block_count`, what),
+      heads,
+      kvHeads: num(header, `${p}attention.head_count_kv`, what, heads),
+      vocabSize,
+      contextLength: num(header, `${p}context_length`, what),
+      headDim,
+      normEps: num(header, `${p}attention.layer_norm_rms_epsilon`, what),
+      ropeTheta: num(header, `${p}rope.freq_base`, what, DEFAULT_ROPE_THETA),
+    },
+    what,
+  );
   const ropeDims = num(header, `${p}rope.dimension_count`, what, headDim);
   if (ropeDims !== headDim) {
     fail(
@@ -54,23 +76,7 @@ export function ggufConfig(header: GgufHeader, what: string): LlamaConfig {
       },
     );
   }
-  const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
-  const tokens = header.metadata.get('tokenizer.ggml.tokens');
-  // llama.cpp takes the vocabulary size from the token list; the embedding is the fallback
-  const fromFile = tokens?.type === 'array' ? tokens.value.length : (embd?.dims[1] ?? 0);
-  const vocabSize = num(header, `${p}vocab_size`, what, fromFile);
-  return {
-    dim,
-    hiddenDim: num(header, `${p}feed_forward_length`, what),
-    layers: num(header, `${p}block_count`, what),
-    heads,
-    kvHeads: num(header, `${p}attention.head_count_kv`, what, heads),
-    vocabSize,
-    contextLength: num(header, `${p}context_length`, what),
-    headDim,
-    normEps: num(header, `${p}attention.layer_norm_rms_epsilon`, what),
-    ropeTheta: num(header, `${p}rope.freq_base`, what, DEFAULT_ROPE_THETA),
-  };
+  return config;
 }
 
 /** The SentencePiece (`llama`) vocabulary in tokenizer.ggml.*; undefined when absent. */
@@ -80,9 +86,9 @@ export function ggufTokenizer(header: GgufHeader, what: string): Tokenizer | und
   if (model.value !== 'llama') {
     fail(
       'FILE_UNSUPPORTED_TYPE',
-      `${what}: tokenizer.ggml.model is "${String(model.value)}"; supported: llama (SentencePiece BPE)`,
+      `${what}: tokenizer.ggml.model is ${shortValue(model.value)}; supported: llama (SentencePiece BPE)`,
       {
-        model: model.value,
+        model: shortValue(model.value),
       },
     );
   }
@@ -91,18 +97,31 @@ export function ggufTokenizer(header: GgufHeader, what: string): Tokenizer | und
   const types = header.metadata.get('tokenizer.ggml.token_type');
   if (tokens.type !== 'array' || tokens.itemType !== 'string')
     fail('FILE_CORRUPTED', `${what}: tokenizer.ggml.tokens must be an array of strings`);
-  if (scores.type !== 'array' || scores.value.length !== tokens.value.length) {
+  if (
+    scores.type !== 'array' ||
+    scores.value.length !== tokens.value.length ||
+    !scores.value.every((x) => typeof x === 'number' && !Number.isNaN(x))
+  ) {
     fail(
       'FILE_CORRUPTED',
-      `${what}: tokenizer.ggml.scores must be an array as long as tokenizer.ggml.tokens`,
+      `${what}: tokenizer.ggml.scores must be an array of numbers as long as tokenizer.ggml.tokens`,
     );
   }
   const n = tokens.value.length;
+  if (n === 0) fail('FILE_CORRUPTED', `${what}: tokenizer.ggml.tokens is empty`);
   const pieces = (tokens.value as string[]).map(pieceFromGguf);
   const typeArray = new Uint8Array(n);
   if (types) {
-    if (types.type !== 'array' || types.value.length !== n)
-      fail('FILE_CORRUPTED', `${what}: tokenizer.ggml.token_type must have one entry per token`);
+    if (
+      types.type !== 'array' ||
+      types.value.length !== n ||
+      !types.value.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0 && t < 256)
+    ) {
+      fail(
+        'FILE_CORRUPTED',
+        `${what}: tokenizer.ggml.token_type must have one integer type 0..255 per token`,
+      );
+    }
     (types.value as number[]).forEach((t, i) => {
       typeArray[i] = t;
     });
@@ -111,10 +130,15 @@ export function ggufTokenizer(header: GgufHeader, what: string): Tokenizer | und
     pieces,
     scores: Float32Array.from(scores.value as number[]),
     types: typeArray,
-    bosId: num(header, 'tokenizer.ggml.bos_token_id', what, 1),
-    eosId: num(header, 'tokenizer.ggml.eos_token_id', what, 2),
-    unkId: num(header, 'tokenizer.ggml.unknown_token_id', what, 0),
+    bosId: tokenId(header, 'tokenizer.ggml.bos_token_id', n, 1, what),
+    eosId: tokenId(header, 'tokenizer.ggml.eos_token_id', n, 2, what),
+    unkId: tokenId(header, 'tokenizer.ggml.unknown_token_id', n, 0, what),
   });
+}
+
+/** A special token id from the metadata (or its default), inside the vocabulary. */
+function tokenId(header: GgufHeader, key: string, n: number, fallback: number, what: string) {
+  return checkTokenId(num(header, key, what, fallback), n, key, what);
 }
 
 /** Reads one tensor's raw bytes (from memory or a file handle). */

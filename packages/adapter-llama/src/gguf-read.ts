@@ -19,6 +19,26 @@ const VALUE_NAMES = Object.fromEntries(
 ) as Record<number, keyof typeof GGUF_VALUE>;
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
+/** Fewest bytes one array item of each scalar type occupies (a string: its u64 length). */
+const MIN_ITEM_BYTES: Record<number, number> = {
+  [GGUF_VALUE.u8]: 1,
+  [GGUF_VALUE.i8]: 1,
+  [GGUF_VALUE.bool]: 1,
+  [GGUF_VALUE.u16]: 2,
+  [GGUF_VALUE.i16]: 2,
+  [GGUF_VALUE.u32]: 4,
+  [GGUF_VALUE.i32]: 4,
+  [GGUF_VALUE.f32]: 4,
+  [GGUF_VALUE.string]: 8,
+  [GGUF_VALUE.u64]: 8,
+  [GGUF_VALUE.i64]: 8,
+  [GGUF_VALUE.f64]: 8,
+};
+/** Fewest bytes of one metadata pair (key length, type, a 1-byte value). */
+const MIN_KV_BYTES = 8 + 4 + 1;
+/** Fewest bytes of one tensor info (name length, n_dims, one dim, type, offset). */
+const MIN_TENSOR_INFO_BYTES = 8 + 4 + 8 + 4 + 8;
+
 function readString(r: ByteReader, field: string): string {
   const len = r.u64(`${field} length`);
   return utf8.decode(r.bytesOf(len, field));
@@ -71,6 +91,8 @@ function readValue(r: ByteReader, field: string): GgufValue {
       );
     }
     const count = r.u64(`${field} count`);
+    // bounded by the bytes present before anything is allocated (FILE_TRUNCATED otherwise)
+    r.need(count * (MIN_ITEM_BYTES[itemType] as number), `${field} (${count} items)`);
     const value: Array<number | boolean | string> = new Array(count);
     for (let i = 0; i < count; i++) value[i] = readScalar(r, itemType, `${field}[${i}]`);
     return { type: 'array', itemType: VALUE_NAMES[itemType], value } as GgufValue;
@@ -109,10 +131,17 @@ export function parseGgufHeader(bytes: Uint8Array, what = 'GGUF file'): GgufHead
   }
   const tensorCount = r.u64('tensor_count');
   const kvCount = r.u64('metadata_kv_count');
+  r.need(tensorCount * MIN_TENSOR_INFO_BYTES, `${tensorCount} tensor infos`);
+  r.need(kvCount * MIN_KV_BYTES, `${kvCount} metadata pairs`);
   const metadata = new Map<string, GgufValue>();
   for (let i = 0; i < kvCount; i++) {
     const key = readString(r, `metadata key ${i}`);
-    metadata.set(key, readValue(r, `metadata "${key}"`));
+    if (metadata.has(key)) {
+      fail('FILE_CORRUPTED', `${what}: metadata key ${quoted(key)} appears more than once`, {
+        key: key.slice(0, 200),
+      });
+    }
+    metadata.set(key, readValue(r, `metadata ${quoted(key)}`));
   }
   const alignValue = metadata.get('general.alignment');
   const alignment =
@@ -125,20 +154,38 @@ export function parseGgufHeader(bytes: Uint8Array, what = 'GGUF file'): GgufHead
     );
   }
   const tensors: GgufTensorInfo[] = [];
+  const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = readString(r, `tensor ${i} name`);
-    const nDims = r.u32(`tensor "${name}" n_dims`);
-    if (nDims < 1 || nDims > 4)
-      fail('FILE_CORRUPTED', `${what}: tensor "${name}" has ${nDims} dimensions; expected 1..4`, {
-        tensor: name,
-        nDims,
+    if (names.has(name)) {
+      fail('FILE_CORRUPTED', `${what}: tensor ${quoted(name)} appears more than once`, {
+        tensor: name.slice(0, 200),
       });
+    }
+    names.add(name);
+    const nDims = r.u32(`tensor ${quoted(name)} n_dims`);
+    if (nDims < 1 || nDims > 4)
+      fail(
+        'FILE_CORRUPTED',
+        `${what}: tensor ${quoted(name)} has ${nDims} dimensions; expected 1..4`,
+        {
+          tensor: name,
+          nDims,
+        },
+      );
     const dims: number[] = [];
-    for (let d = 0; d < nDims; d++) dims.push(r.u64(`tensor "${name}" ne[${d}]`));
-    const typeId = r.u32(`tensor "${name}" type`);
-    const offset = r.u64(`tensor "${name}" offset`);
+    for (let d = 0; d < nDims; d++) dims.push(r.u64(`tensor ${quoted(name)} ne[${d}]`));
+    const typeId = r.u32(`tensor ${quoted(name)} type`);
+    const offset = r.u64(`tensor ${quoted(name)} offset`);
     const type: GgmlTypeName = ggmlTypeName(typeId, name, what);
-    const elements = dims.reduce((a, b) => a * b, 1);
+    const elements = checkedElements(dims, name, what);
+    if (offset % alignment !== 0) {
+      fail(
+        'FILE_CORRUPTED',
+        `${what}: tensor ${quoted(name)} starts at data offset ${offset}, not a multiple of the alignment ${alignment}`,
+        { tensor: name, offset, alignment },
+      );
+    }
     tensors.push({
       name,
       dims,
@@ -150,6 +197,27 @@ export function parseGgufHeader(bytes: Uint8Array, what = 'GGUF file'): GgufHead
   }
   const dataOffset = Math.ceil(r.offset / alignment) * alignment;
   return { version, metadata, tensors, alignment, dataOffset };
+}
+
+/** A name for messages, cut short (names are attacker-sized strings). */
+function quoted(name: string): string {
+  return name.length > 80 ? `"${name.slice(0, 80)}..." (${name.length} chars)` : `"${name}"`;
+}
+
+/** The product of `dims`, refused (FILE_CORRUPTED) past 2^53 - 1 where doubles lose integers. */
+function checkedElements(dims: readonly number[], name: string, what: string): number {
+  let elements = 1;
+  for (const d of dims) {
+    elements *= d;
+    if (elements > Number.MAX_SAFE_INTEGER) {
+      fail(
+        'FILE_CORRUPTED',
+        `${what}: tensor ${quoted(name)} has shape [${dims.join(', ')}], more values than any file holds`,
+        { tensor: name, dims },
+      );
+    }
+  }
+  return elements;
 }
 
 /** Converts a tensor's raw bytes to fp32 (F32 copy, F16 widen, Q8_0 / Q4_0 dequantize). */

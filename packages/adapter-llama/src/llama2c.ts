@@ -1,5 +1,7 @@
 import { ByteReader } from './byte-reader.js';
+import { checkLlamaConfig } from './config-check.js';
 import { fail } from './errors.js';
+import { checkLlama2cSize } from './llama2c-size.js';
 import {
   DEFAULT_ROPE_THETA,
   kvDimOf,
@@ -56,28 +58,6 @@ export function sniffLlama2c(header: Uint8Array): boolean {
   );
 }
 
-function checkConfig(config: LlamaConfig, what: string): LlamaConfig {
-  const ok =
-    config.dim > 0 &&
-    config.hiddenDim > 0 &&
-    config.layers > 0 &&
-    config.heads > 0 &&
-    config.kvHeads > 0 &&
-    config.vocabSize > 0 &&
-    config.contextLength > 0 &&
-    config.dim % config.heads === 0 &&
-    config.heads % config.kvHeads === 0 &&
-    config.headDim % 2 === 0;
-  if (!ok) {
-    fail(
-      'FILE_CORRUPTED',
-      `${what} has an impossible header: ${JSON.stringify(config)} (need positive sizes, dim divisible by heads, heads by kv heads, even head size)`,
-      { config },
-    );
-  }
-  return config;
-}
-
 function configFrom(ints: number[], what: string): { config: LlamaConfig; vocabSigned: number } {
   const [dim, hiddenDim, layers, heads, kvHeads, vocabSigned, contextLength] = ints as [
     number,
@@ -88,7 +68,7 @@ function configFrom(ints: number[], what: string): { config: LlamaConfig; vocabS
     number,
     number,
   ];
-  const config = checkConfig(
+  const config = checkLlamaConfig(
     {
       dim,
       hiddenDim,
@@ -162,6 +142,12 @@ function readV0(bytes: Uint8Array, what: string): Llama2cCheckpoint {
   const r = new ByteReader(bytes, what);
   const ints = Array.from({ length: 7 }, (_, i) => r.i32(`header[${i}]`));
   const { config, vocabSigned } = configFrom(ints, what);
+  checkLlama2cSize(
+    bytes.byteLength,
+    config,
+    { version: 0, sharedClassifier: vocabSigned > 0, groupSize: 0 },
+    what,
+  );
   const { dim, hiddenDim: hid, vocabSize: vocab } = config;
   const kvDim = kvDimOf(config);
   const read: TensorReader = (n, field) => r.f32Array(n, field);
@@ -220,6 +206,12 @@ function readVersioned(bytes: Uint8Array, what: string): Llama2cCheckpoint {
   const shared = r.u8('shared_classifier') !== 0;
   const groupSize = version === 2 ? r.i32('group_size') : 0;
   r.need(LLAMA2C_HEADER_BYTES - r.offset, 'header padding');
+  checkLlama2cSize(
+    bytes.byteLength,
+    config,
+    { version, sharedClassifier: shared, groupSize },
+    what,
+  );
   r.offset = LLAMA2C_HEADER_BYTES;
   const { dim, hiddenDim: hid, vocabSize: vocab } = config;
   const kvDim = kvDimOf(config);

@@ -2,6 +2,7 @@ import type { ModelSource } from '@skvq/core';
 import { checkTokenizer, createLlamaModel } from './create-model.js';
 import { fail } from './errors.js';
 import { fingerprintBytes, fingerprintFile } from './fingerprint.js';
+import { checkTensorLayout, readChunked } from './gguf-layout.js';
 import { ggufConfig, ggufTokenizer, ggufWeights } from './gguf-model.js';
 import { parseGgufHeader } from './gguf-read.js';
 import { GGUF_MAGIC, type GgufHeader } from './gguf-types.js';
@@ -80,6 +81,7 @@ async function headerFromFile(
   probeBytes: number,
 ): Promise<{
   header: GgufHeader;
+  size: number;
   read: (offset: number, size: number) => Promise<Uint8Array>;
   close: () => Promise<void>;
 }> {
@@ -92,8 +94,19 @@ async function headerFromFile(
   }
   const size = (await handle.stat()).size;
   const read = async (offset: number, length: number): Promise<Uint8Array> => {
-    const buf = new Uint8Array(length);
-    const { bytesRead } = await handle.read(buf, 0, length, offset);
+    // callers pass ranges inside the file (checkTensorLayout), read in int32-sized pieces
+    if (!(offset >= 0 && length >= 0 && offset + length <= size)) {
+      fail(
+        'FILE_TRUNCATED',
+        `${path} is truncated: needs ${length} bytes at offset ${offset}, file has ${size}`,
+        { offset, length, fileSize: size },
+      );
+    }
+    const { bytes: buf, bytesRead } = await readChunked(
+      async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead,
+      offset,
+      length,
+    );
     if (bytesRead < length) {
       fail(
         'FILE_TRUNCATED',
@@ -108,7 +121,8 @@ async function headerFromFile(
     for (;;) {
       const prefix = await read(0, probe);
       try {
-        return { header: parseGgufHeader(prefix, path), read, close: () => handle.close() };
+        const header = parseGgufHeader(prefix, path);
+        return { header, size, read, close: () => handle.close() };
       } catch (error) {
         // the header runs past the probe: read more (a truncated whole file still throws)
         if ((error as { code?: string }).code !== 'FILE_TRUNCATED' || probe >= size) throw error;
@@ -134,11 +148,12 @@ export async function loadGguf(
     if (probe !== undefined && !(Number.isInteger(probe) && probe > 0)) {
       fail('INVALID_ARGUMENT', `headerProbeBytes must be a positive integer, got ${String(probe)}`);
     }
-    const { header, read, close } = await headerFromFile(
+    const { header, size, read, close } = await headerFromFile(
       source.path,
       options.headerProbeBytes ?? GGUF_HEADER_PROBE_BYTES,
     );
     try {
+      checkTensorLayout(header, size, source.path);
       const config = ggufConfig(header, source.path);
       const tokenizer = options.tokenizer
         ? await resolveTokenizer(options.tokenizer, config.vocabSize)
@@ -164,6 +179,7 @@ export async function loadGguf(
   const bytes = asBytes(source);
   const what = 'GGUF file';
   const header = parseGgufHeader(bytes, what);
+  checkTensorLayout(header, bytes.byteLength, what);
   const config = ggufConfig(header, what);
   const tokenizer = options.tokenizer
     ? await resolveTokenizer(options.tokenizer, config.vocabSize)

@@ -205,6 +205,22 @@ export function parseLlama2cTokenizer(
   vocabSize: number,
   what = 'tokenizer.bin',
 ): Tokenizer {
+  if (!Number.isInteger(vocabSize) || vocabSize <= 0) {
+    fail(
+      'INVALID_ARGUMENT',
+      `parseLlama2cTokenizer: vocabSize is ${String(vocabSize)}; expected a positive integer`,
+      { vocabSize: typeof vocabSize === 'number' ? vocabSize : typeof vocabSize },
+    );
+  }
+  // each token takes at least 8 bytes (score, length): refuse before sizing arrays from it
+  if (4 + 8 * vocabSize > bytes.byteLength) {
+    const tokens = Math.max(0, Math.floor((bytes.byteLength - 4) / 8));
+    fail(
+      'TOKENIZER_MISMATCH',
+      `${what} (${bytes.byteLength} bytes) holds at most ${tokens} tokens but the model's vocabulary has ${vocabSize}`,
+      { maxTokens: tokens, vocabSize },
+    );
+  }
   const r = new ByteReader(bytes, what);
   r.i32('max_token_length');
   const pieces: string[] = [];
@@ -218,7 +234,11 @@ export function parseLlama2cTokenizer(
         { tokens: id, vocabSize },
       );
     }
-    scores[id] = r.f32(`score[${id}]`);
+    const score = r.f32(`score[${id}]`);
+    if (Number.isNaN(score)) {
+      fail('FILE_CORRUPTED', `${what}: token ${id} has score NaN`, { id });
+    }
+    scores[id] = score;
     const len = r.i32(`length[${id}]`);
     if (len < 0 || len > 1 << 16)
       fail('FILE_CORRUPTED', `${what}: token ${id} has length ${len}`, { id, len });

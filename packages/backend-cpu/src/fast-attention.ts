@@ -43,8 +43,10 @@ function attendFast(
   const group = queryHeads / kvHeads;
   const rotates = rope.style !== 'none';
   const lastQuery = firstPosition + rows - 1;
-  // Key positions are < length (validated); the query rows reach lastQuery.
-  const table = rotates ? ropeTable(headDim, rope, Math.max(lastQuery + 1, length)) : null;
+  // Key positions are < length (validated): the table covers them; a query past it (a far
+  // decode position) is rotated directly by rotateRow, so the cached table never grows with
+  // an attend position, only with the tokens held.
+  const table = rotates ? ropeTable(headDim, rope, Math.min(lastQuery + 1, length)) : null;
 
   // Queries rotated at their own positions, float32 like the scores.
   const qr = new Float32Array(rows * qHidden);

@@ -282,8 +282,7 @@ export function attendDecodeFused(
     }
   }
   const plan = planMemory(ex, attrs, maxGroups, length);
-  const table =
-    rope.style !== 'none' ? ropeTable(headDim, rope, Math.max(position + 1, length)) : null;
+  const table = rope.style !== 'none' ? ropeTable(headDim, rope, length) : null;
   const keyTable = attrs.keysPreRope ? table : null;
   const mode = keyTable === null ? 0 : rope.style === 'pairwise' ? 1 : 2;
   const halfPairs = rope.style === 'half';

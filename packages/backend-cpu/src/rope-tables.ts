@@ -21,6 +21,8 @@ export interface RopeTable {
   readonly hiSin: Float64Array;
   /** Positions covered: hiCount * ROPE_TABLE_STEP. */
   readonly positions: number;
+  /** theta^(-2i/headDim), for positions past the table (rotated without it). */
+  readonly inverseFrequencies: Float64Array;
 }
 
 const tables = new Map<string, RopeTable>();
@@ -60,6 +62,7 @@ export function ropeTable(headDim: number, rope: RopeConfig, needPositions: numb
     hiCos,
     hiSin,
     positions: hiCount * ROPE_TABLE_STEP,
+    inverseFrequencies: inv,
   };
   tables.set(key, table);
   return table;
@@ -78,6 +81,10 @@ export function rotateRow(
   position: number,
 ): void {
   const half = table.half;
+  if (position >= table.positions) {
+    rotateRowDirect(row, heads, headDim, style, table, position);
+    return;
+  }
   const hi = Math.floor(position / ROPE_TABLE_STEP) * half;
   const lo = (position % ROPE_TABLE_STEP) * half;
   const stride = style === 'half' ? 1 : 2;
@@ -91,6 +98,33 @@ export function rotateRow(
     // cos(a + b), sin(a + b) with a = hi * STEP * f_i and b = lo * f_i.
     const c = ch * cl - sh * sl;
     const s = sh * cl + ch * sl;
+    for (let h = 0; h < heads; h++) {
+      const pa = h * headDim + i * stride;
+      const pb = pa + partner;
+      const a = row[pa] as number;
+      const b = row[pb] as number;
+      row[pa] = a * c - b * s;
+      row[pb] = a * s + b * c;
+    }
+  }
+}
+
+/** rotateRow for a position past the table: cos/sin computed (core's applyRope formula). */
+function rotateRowDirect(
+  row: Float32Array | Float64Array,
+  heads: number,
+  headDim: number,
+  style: 'pairwise' | 'half',
+  table: RopeTable,
+  position: number,
+): void {
+  const half = table.half;
+  const stride = style === 'half' ? 1 : 2;
+  const partner = style === 'half' ? half : 1;
+  for (let i = 0; i < half; i++) {
+    const angle = position * (table.inverseFrequencies[i] as number);
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
     for (let h = 0; h < heads; h++) {
       const pa = h * headDim + i * stride;
       const pb = pa + partner;

@@ -12,9 +12,10 @@ import {
   validateGeometry,
 } from '@skvq/core';
 import { finishBytes, zeroParts } from './bytes.js';
-import { FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
+import { FP_BYTES, FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
 import { CacheKernels } from './kernels.js';
-import { PositionIdentity } from './positions.js';
+import { checkFp16Range, checkPageTokensLimit } from './limits.js';
+import { POSITION_BYTES, PositionIdentity } from './positions.js';
 import type { CacheDescription, KvCache } from './types.js';
 import {
   checkAppend,
@@ -91,6 +92,8 @@ export class DenseCache implements KvCache {
     const attrs: AttentionAttrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
     this.kernels = new CacheKernels(options.backend, { tokens: false, block: false }, attrs);
     this.channels = kvHidden(this.geometry);
+    const bytesPerToken = this.channels * FP_BYTES[options.precision] + POSITION_BYTES;
+    checkPageTokensLimit(pageTokens, bytesPerToken, where);
     this.invFreq =
       this.geometry.rope.style === 'none'
         ? new Float64Array(0)
@@ -113,6 +116,11 @@ export class DenseCache implements KvCache {
     checkAppend(this.geometry, layer, k, v, count, 'dense cache append');
     const start = this.length(layer);
     const storedK = this.keysPreRope ? k : rotateKeys(this.geometry, k, count, start, this.invFreq);
+    if (this.precision === 'fp16') {
+      // refused before anything is stored: fp16 would keep +-Infinity (then NaN attention)
+      checkFp16Range(storedK, 'k', 'dense cache append');
+      checkFp16Range(v, 'v', 'dense cache append');
+    }
     const positions = new Int32Array(count);
     for (let i = 0; i < count; i++) positions[i] = start + i;
     this.keys[layer]!.appendFloat(storedK, 0, count, positions, 0);

@@ -6,6 +6,7 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
+import { checkPageTokensLimit } from './limits.js';
 import {
   nextPageTokens,
   type PageGrowth,
@@ -57,6 +58,9 @@ export class PackedPages {
     this.rowBytes = rowCodeBytes(layout);
     this.unitBytes = metaBytesPerUnit(layout);
     this.unitTokens = tokensPerMetaUnit(layout);
+    const bytesPerToken =
+      this.rowBytes + Math.ceil(this.unitBytes / this.unitTokens) + POSITION_BYTES;
+    checkPageTokensLimit(pageTokens, bytesPerToken, 'quantized cache pages');
     const min = Math.min(
       pageTokens,
       Math.ceil(MIN_PAGE_TOKENS / this.unitTokens) * this.unitTokens,

@@ -1,4 +1,5 @@
 import { SkvqError, type TokenPolicy } from '@skvq/core';
+import { checkSinksLimit } from './limits.js';
 import { DEFAULT_SINKS, DEFAULT_WINDOW, type QuantizedCacheOptions } from './quantized-options.js';
 
 /** The token policy of `layer`, from a policy plugin or a per-layer factory, checked. */
@@ -34,5 +35,6 @@ export function createLayerPolicy(options: QuantizedCacheOptions, layer: number)
       `createQuantizedCache: the policy of layer ${layer} must have integer window >= 0, sinks >= 0 and admit()`,
     );
   }
+  checkSinksLimit(created.sinks, 'createQuantizedCache');
   return created;
 }

@@ -7,6 +7,7 @@ import {
   queryHidden,
   SkvqError,
 } from '@skvq/core';
+import { checkPositionLimit } from './limits.js';
 
 /** Throws INVALID_ARGUMENT unless `layer` is an integer in [0, layers). */
 export function checkLayer(geometry: KvGeometry, layer: number, where: string): void {
@@ -102,6 +103,7 @@ export function checkAttend(
       { details: { position, length } },
     );
   }
+  checkPositionLimit(position, where);
 }
 
 /** Validates a prefill read: queries start .. start+count-1 must already be appended. */

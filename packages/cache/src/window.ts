@@ -8,6 +8,7 @@ import {
   readFpRows,
   writeFpRows,
 } from './fp-rows.js';
+import { checkWindowLimit } from './limits.js';
 import type { PositionIdentity } from './positions.js';
 import { badSection, type SectionReader } from './section-reader.js';
 
@@ -40,6 +41,7 @@ export class WindowBuffer {
     readonly precision: FpPrecision,
     private readonly identity: PositionIdentity,
   ) {
+    checkWindowLimit(window, channels, precision, 'quantized cache window');
     this.capacity = 0;
     this.k = allocFp(precision, 0);
     this.v = allocFp(precision, 0);

@@ -1,10 +1,18 @@
+import { type BitWidth, isBitWidth, type MetaFormat, SUPPORTED_BITS } from './bits.js';
 import {
-  type BitWidth,
-  isBitWidth,
-  type MetaFormat,
-  SUPPORTED_BITS,
-  SUPPORTED_META_FORMATS,
-} from './bits.js';
+  alphaSearchOf,
+  boundedString,
+  dataOf,
+  geometryFieldsOf,
+  isObject,
+  modelOf,
+  settingsOf,
+} from './calibration-fields.js';
+import {
+  checkCalibrationText,
+  checkCalibrationValue,
+  describeValue,
+} from './calibration-limits.js';
 import { listAllowed, SkvqError, type SkvqErrorCode } from './errors.js';
 import { geometryDifferences, type KvGeometry, kvHidden, validateGeometry } from './geometry.js';
 import type { TokenGroupLayout } from './layout.js';
@@ -64,29 +72,20 @@ function fail(code: SkvqErrorCode, message: string, details: Record<string, unkn
   throw new SkvqError(code, `calibration artifact: ${message}`, { details });
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function validateStream(raw: unknown, where: string, channels: number): StreamCalibration {
   if (!isObject(raw)) fail('CALIBRATION_MALFORMED', `${where} must be an object`, { where });
   if (!isBitWidth(raw.bits)) {
     fail(
       'CALIBRATION_BAD_BITS',
-      `${where}.bits is ${String(raw.bits)}; expected ${listAllowed(SUPPORTED_BITS)}`,
-      {
-        where,
-        value: raw.bits,
-      },
+      `${where}.bits is ${describeValue(raw.bits)}; expected ${listAllowed(SUPPORTED_BITS)}`,
+      { where },
     );
   }
   const perm = raw.perm;
   if (!Array.isArray(perm) || perm.length !== channels) {
     fail(
       'CALIBRATION_BAD_PERMUTATION',
-      `${where}.perm must be an array of ${channels} channel indices (kvHidden), got ${
-        Array.isArray(perm) ? `${perm.length} entries` : typeof perm
-      }`,
+      `${where}.perm must be an array of ${channels} channel indices (kvHidden), got ${describeValue(perm)}`,
       { where },
     );
   }
@@ -96,8 +95,8 @@ function validateStream(raw: unknown, where: string, channels: number): StreamCa
     if (!Number.isInteger(c) || c < 0 || c >= channels || seen[c] === 1) {
       fail(
         'CALIBRATION_BAD_PERMUTATION',
-        `${where}.perm[${j}] = ${String(c)} is not a permutation entry: each of 0..${channels - 1} must appear exactly once`,
-        { where, index: j, value: c },
+        `${where}.perm[${j}] = ${describeValue(c)} is not a permutation entry: each of 0..${channels - 1} must appear exactly once`,
+        { where, index: j },
       );
     }
     seen[c] = 1;
@@ -112,7 +111,7 @@ function validateStream(raw: unknown, where: string, channels: number): StreamCa
     fail(
       'CALIBRATION_BAD_GROUPS',
       `${where}.groupOffsets must start at 0, end at ${channels} and have at least 2 entries`,
-      { where, value: offsets },
+      { where },
     );
   }
   for (let g = 1; g < offsets.length; g++) {
@@ -131,34 +130,18 @@ function validateStream(raw: unknown, where: string, channels: number): StreamCa
   if (typeof alpha !== 'number' || !(alpha > 0 && alpha <= 1)) {
     fail(
       'CALIBRATION_BAD_ALPHA',
-      `${where}.alpha is ${String(alpha)}; expected a clip ratio in (0, 1]`,
-      {
-        where,
-        value: alpha,
-      },
+      `${where}.alpha is ${describeValue(alpha)}; expected a clip ratio in (0, 1]`,
+      { where },
     );
   }
   const out: StreamCalibration = {
     bits: raw.bits,
-    perm: perm as number[],
-    groupOffsets: offsets as number[],
+    perm: (perm as number[]).slice(),
+    groupOffsets: (offsets as number[]).slice(),
     alpha,
   };
   if (raw.alphaSearch !== undefined) {
-    const s = raw.alphaSearch;
-    if (
-      !isObject(s) ||
-      !Array.isArray(s.grid) ||
-      !Array.isArray(s.errors) ||
-      s.grid.length !== s.errors.length
-    ) {
-      fail(
-        'CALIBRATION_MALFORMED',
-        `${where}.alphaSearch must hold equal-length grid and errors arrays`,
-        { where },
-      );
-    }
-    out.alphaSearch = { grid: s.grid as number[], errors: s.errors as number[] };
+    out.alphaSearch = alphaSearchOf(raw.alphaSearch, `${where}.alphaSearch`);
   }
   return out;
 }
@@ -181,61 +164,42 @@ export function parseCalibration(
 ): CalibrationArtifact {
   let raw: unknown = input;
   if (typeof input === 'string') {
+    checkCalibrationText(input);
     try {
       raw = JSON.parse(input);
     } catch (error) {
-      fail('CALIBRATION_MALFORMED', `not valid JSON (${(error as Error).message})`);
+      // the engine's message quotes at most a few characters of the input
+      fail('CALIBRATION_MALFORMED', `not valid JSON (${(error as Error).message.slice(0, 200)})`);
     }
+  } else {
+    checkCalibrationValue(input);
   }
   if (!isObject(raw)) fail('CALIBRATION_MALFORMED', 'the top level must be a JSON object');
   if (raw.format !== CALIBRATION_FORMAT) {
     fail(
       'CALIBRATION_WRONG_FORMAT',
-      `format is ${JSON.stringify(raw.format)}; expected "${CALIBRATION_FORMAT}"`,
-      {
-        value: raw.format,
-      },
+      `format is ${describeValue(raw.format)}; expected "${CALIBRATION_FORMAT}"`,
     );
   }
   if (raw.version !== CALIBRATION_VERSION) {
     fail(
       'CALIBRATION_UNSUPPORTED_VERSION',
-      `version ${String(raw.version)} is not supported; this library reads version ${CALIBRATION_VERSION}`,
-      { value: raw.version, supported: [CALIBRATION_VERSION] },
+      `version ${describeValue(raw.version)} is not supported; this library reads version ${CALIBRATION_VERSION}`,
+      { supported: [CALIBRATION_VERSION] },
     );
   }
-  const model = raw.model;
-  if (!isObject(model) || typeof model.name !== 'string' || typeof model.fingerprint !== 'string') {
-    fail('CALIBRATION_MALFORMED', 'model must be { name: string, fingerprint: string }');
-  }
-  if (!isObject(raw.geometry)) fail('CALIBRATION_MALFORMED', 'geometry must be an object');
+  const createdAt =
+    raw.createdAt === undefined ? undefined : boundedString(raw.createdAt, 'createdAt');
+  const model = modelOf(raw.model);
   let geometry: KvGeometry;
   try {
-    geometry = validateGeometry(raw.geometry as unknown as KvGeometry, 'calibration.geometry');
+    geometry = validateGeometry(geometryFieldsOf(raw.geometry), 'calibration.geometry');
   } catch (error) {
+    if ((error as SkvqError).code === 'CALIBRATION_MALFORMED') throw error;
     fail('CALIBRATION_MALFORMED', (error as Error).message);
   }
-  const settings = raw.settings;
-  if (!isObject(settings)) fail('CALIBRATION_MALFORMED', 'settings must be an object');
-  if (!SUPPORTED_META_FORMATS.includes(settings.meta as MetaFormat)) {
-    fail(
-      'CALIBRATION_MALFORMED',
-      `settings.meta is ${String(settings.meta)}; expected ${listAllowed(SUPPORTED_META_FORMATS)}`,
-    );
-  }
-  if (settings.grouping !== 'cluster' && settings.grouping !== 'equal') {
-    fail(
-      'CALIBRATION_MALFORMED',
-      `settings.grouping is ${String(settings.grouping)}; expected cluster, equal`,
-    );
-  }
-  if (
-    !isObject(raw.data) ||
-    typeof raw.data.source !== 'string' ||
-    typeof raw.data.tokens !== 'number'
-  ) {
-    fail('CALIBRATION_MALFORMED', 'data must be { source: string, tokens: number }');
-  }
+  const settings = settingsOf(raw.settings);
+  const data = dataOf(raw.data);
   const layers = raw.layers;
   if (!Array.isArray(layers)) fail('CALIBRATION_MALFORMED', 'layers must be an array');
   if (layers.length !== geometry.layers) {
@@ -254,7 +218,17 @@ export function parseCalibration(
       v: validateStream(layer.v, `layers[${i}].v`, channels),
     };
   });
-  const artifact = { ...(raw as object), geometry, layers: parsedLayers } as CalibrationArtifact;
+  // rebuilt from the validated fields only: unknown keys are dropped (documented)
+  const artifact: CalibrationArtifact = {
+    format: CALIBRATION_FORMAT,
+    version: CALIBRATION_VERSION,
+    ...(createdAt === undefined ? {} : { createdAt }),
+    model,
+    geometry,
+    settings,
+    data,
+    layers: parsedLayers,
+  };
   checkCalibrationFor(artifact, expect);
   return artifact;
 }
