@@ -1,0 +1,124 @@
+import { fmt, renderCsv, renderTable } from '../table.js';
+import { contextLabel, type HeatCell } from './heatmap.js';
+import type { ContextResult } from './run.js';
+
+/** Flat CSV: one row per (context, method, cell). */
+export function needleCsv(results: readonly ContextResult[]): string {
+  const rows: (string | number)[][] = [];
+  for (const r of results) {
+    for (const m of r.methods) {
+      m.cells.forEach((c, i) => {
+        const cell = r.cells[i]!;
+        rows.push([
+          r.tokens,
+          r.geometry.kvHeads,
+          m.method,
+          cell.depth,
+          cell.margin,
+          cell.position,
+          cell.head,
+          c.top ? 1 : 0,
+          c.share,
+          cell.referenceShare,
+          c.runnerUp,
+          c.error,
+          m.avgBits,
+          m.codeMetaBits,
+        ]);
+      });
+    }
+  }
+  return renderCsv(
+    [
+      'tokens',
+      'kv_heads',
+      'method',
+      'depth',
+      'margin',
+      'position',
+      'head',
+      'top',
+      'share',
+      'fp32_share',
+      'runner_up',
+      'output_rel_error',
+      'avg_bits',
+      'code_meta_bits',
+    ],
+    rows,
+  );
+}
+
+/** Heat-map squares: per (method, context, depth), how many margins kept the top. */
+export function heatCells(results: readonly ContextResult[]): HeatCell[] {
+  const out: HeatCell[] = [];
+  for (const r of results) {
+    for (const m of r.methods) {
+      const byDepth = new Map<number, HeatCell>();
+      m.cells.forEach((c, i) => {
+        const depth = r.cells[i]!.depth;
+        const cell = byDepth.get(depth) ?? {
+          method: m.method,
+          tokens: r.tokens,
+          depth,
+          kept: 0,
+          total: 0,
+        };
+        cell.kept += c.top ? 1 : 0;
+        cell.total += 1;
+        byDepth.set(depth, cell);
+      });
+      out.push(...byDepth.values());
+    }
+  }
+  return out;
+}
+
+/**
+ * The summary table: per method, cells with the needle on top per context ("kept/total"),
+ * its mean share, worst output error, and bits (codes+metadata per quantized element; the
+ * all-inclusive average at the largest context).
+ */
+export function needleSummary(results: readonly ContextResult[]): string {
+  const methods = [...new Set(results.flatMap((r) => r.methods.map((m) => m.method)))];
+  const last = results[results.length - 1];
+  const headers = [
+    'method',
+    'code+meta bits',
+    `avg bits @${last ? contextLabel(last.tokens) : '-'}`,
+    ...results.map((r) => `top @${contextLabel(r.tokens)}`),
+    'worst out err',
+  ];
+  const rows = methods.map((name) => {
+    const per = results.map((r) => r.methods.find((m) => m.method === name));
+    const anyM = per.find((m) => m !== undefined);
+    const lastM = last?.methods.find((m) => m.method === name);
+    const worst = Math.max(...per.flatMap((m) => m?.cells.map((c) => c.error) ?? []));
+    return [
+      name,
+      anyM ? fmt(anyM.codeMetaBits, 3) : 'n/a',
+      lastM ? fmt(lastM.avgBits, 3) : 'n/a',
+      ...per.map((m) => (m ? `${m.cells.filter((c) => c.top).length}/${m.cells.length}` : 'n/a')),
+      fmt(worst, 4),
+    ];
+  });
+  return renderTable(headers, rows);
+}
+
+/** Worst kernel-vs-float64 error of the full-precision methods, per context. */
+export function numericsTable(results: readonly ContextResult[]): string {
+  const rows: string[][] = [];
+  for (const r of results) {
+    for (const m of r.methods) {
+      if (!m.kernelError) continue;
+      rows.push([
+        contextLabel(r.tokens),
+        String(r.geometry.kvHeads),
+        m.method,
+        m.kernelError.l2.toExponential(2),
+        m.kernelError.maxAbsOverMax.toExponential(2),
+      ]);
+    }
+  }
+  return renderTable(['context', 'kv heads', 'method', 'rel L2 vs f64', 'max abs / max'], rows);
+}
