@@ -52,10 +52,13 @@ export function layoutCells(
       const dir = depth <= 0.5 ? 1 : -1;
       const step = fpRegion(base) ? 1 : QUANTIZED_SPACING;
       const position = base + dir * j * step;
-      if (position < 0 || position > tokens - 2 || used.has(position)) {
+      const crowded =
+        !fpRegion(position) &&
+        [...used].some((u) => !fpRegion(u) && Math.abs(u - position) < QUANTIZED_SPACING);
+      if (position < 0 || position > tokens - 2 || used.has(position) || crowded) {
         throw new SkvqError(
           'INVALID_ARGUMENT',
-          `needle layout: ${tokens} tokens are too few for ${depths.length} depths x ${margins.length} margins (position ${position} collides or leaves [0, ${tokens - 2}])`,
+          `needle layout: ${tokens} tokens are too few for ${depths.length} depths x ${margins.length} margins (position ${position} collides, is within ${QUANTIZED_SPACING} tokens of another quantized needle, or leaves [0, ${tokens - 2}])`,
         );
       }
       used.add(position);

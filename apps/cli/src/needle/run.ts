@@ -183,7 +183,8 @@ export async function runContext(
   const fillStart = performance.now();
   for (let i = 0; i < chunks; i++) {
     const count = plantedChunk(plan, i, k, v);
-    for (const e of entries) await e.cache.append(0, k, v, count);
+    const n = count * plan.structure.channels;
+    for (const e of entries) await e.cache.append(0, k.subarray(0, n), v.subarray(0, n), count);
     reference.add(i, k, v, count);
     options.progress?.(`fill ${tokens} tokens`, i + 1, chunks);
   }
