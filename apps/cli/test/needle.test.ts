@@ -11,6 +11,7 @@ import { main } from '../src/main.js';
 import { parseMethods } from '../src/methods.js';
 import { needleCalibrations } from '../src/needle/calibrate.js';
 import { layoutCells, QUANTIZED_SPACING } from '../src/needle/cells.js';
+import { gridNumerics } from '../src/needle/grid-numerics.js';
 import {
   CHUNK_TOKENS,
   chunkCount,
@@ -260,6 +261,14 @@ describe('needle sweep, small version (real cache append + fused decode kernel)'
     const skvq = result.methods.find((m) => m.method === 'skvq-k2v1.5')!;
     const kivi = result.methods.find((m) => m.method === 'kivi-k2v2')!;
     expect(skvq.codeMetaBits).toBeLessThan(kivi.codeMetaBits);
+  }, 60_000);
+
+  it('grid tokens make the packed kernel exact to compare: it matches float64 and dense fp32', async () => {
+    const r = await gridNumerics(createCliRegistry(), cpuBackend, SMALL, 3000, 5);
+    // were the grid not exact after quantization, the error would be ~0.1, not ~1e-7
+    expect(r.packedVsFloat64.l2).toBeLessThan(1e-5);
+    expect(r.denseVsFloat64.l2).toBeLessThan(1e-5);
+    expect(r.packedVsDense.max).toBeLessThan(1e-5);
   }, 60_000);
 
   it('skvq needle writes JSON, CSV, summary and the heat map', async () => {

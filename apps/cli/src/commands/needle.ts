@@ -6,10 +6,17 @@ import { COMMON_HELP, type CommandContext, logger } from '../context.js';
 import { UsageError } from '../errors.js';
 import { parseMethods } from '../methods.js';
 import { needleCalibrations } from '../needle/calibrate.js';
+import { gridNumerics } from '../needle/grid-numerics.js';
 import { needleHeatmapSvg } from '../needle/heatmap.js';
 import { planNeedles } from '../needle/plan.js';
 import { type ContextResult, runContext } from '../needle/run.js';
-import { heatCells, needleCsv, needleSummary, numericsTable } from '../needle/summary.js';
+import {
+  gridTable,
+  heatCells,
+  needleCsv,
+  needleSummary,
+  numericsTable,
+} from '../needle/summary.js';
 import { svgToPng } from '../png.js';
 import { createProgress } from '../progress.js';
 import { LLAMA2_7B_LAYER } from '../synthetic.js';
@@ -44,6 +51,9 @@ Options:
       --calib-tokens N  SKVQ calibration tokens, haystack-like, no needles (default 512)
       --kernel-cells N  cells read through the fp16/fp32 kernel to check it against the
                         float64 stream their measures come from (default 3)
+      --grid-check      instead of the sweep: kernel accuracy on tokens drawn on the
+                        2-bit/ternary grid (exact after RTN quantization) vs float64 and
+                        vs the dense fp32 kernel, per context (writes numerics.json)
   -o, --out DIR         write needle.json, needle.csv, summary.txt, heatmap.svg/png
 ${COMMON_HELP}
 `;
@@ -61,6 +71,7 @@ export const NEEDLE_OPTIONS = {
   seed: { type: 'string' },
   'calib-tokens': { type: 'string' },
   'kernel-cells': { type: 'string' },
+  'grid-check': { type: 'boolean' },
   out: { type: 'string', short: 'o' },
 } as const;
 
@@ -154,6 +165,29 @@ export async function needleCommand(ctx: CommandContext, argv: readonly string[]
   });
   const out = stringOption(values, 'out');
   const dir = out ? resolve(ctx.io.cwd, out) : null;
+  if (values['grid-check'] === true) {
+    const rows = [];
+    for (const [ci, tokens] of contexts.entries()) {
+      const kvHeads = headList.length === 1 ? headList[0]! : headList[ci]!;
+      const geometry: KvGeometry = { ...LLAMA2_7B_LAYER, kvHeads, queryHeads: kvHeads };
+      const progress = createProgress(ctx.io, `grid ${tokens}`, silent);
+      rows.push(
+        await gridNumerics(ctx.registry, backend, geometry, tokens, seed, (d, t) =>
+          progress.update(d, t),
+        ),
+      );
+      progress.done();
+    }
+    const table = gridTable(rows);
+    if (dir) {
+      mkdirSync(dir, { recursive: true });
+      const command = `skvq needle ${argv.join(' ')}`;
+      writeFileSync(join(dir, 'numerics.json'), `${JSON.stringify({ command, rows }, null, 1)}\n`);
+      writeFileSync(join(dir, 'numerics.txt'), `${command}\n\n${table}`);
+    }
+    ctx.io.stdout(values.json ? `${JSON.stringify({ rows }, null, 1)}\n` : table);
+    return 0;
+  }
   const results: ContextResult[] = [];
   const started = new Date().toISOString();
   for (const [ci, tokens] of contexts.entries()) {

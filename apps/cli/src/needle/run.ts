@@ -1,4 +1,10 @@
-import { createDenseCache, createQuantizedCache, type KvCache, type StreamSpec } from '@skvq/cache';
+import {
+  createDenseCache,
+  createQuantizedCache,
+  FP_BYTES,
+  type KvCache,
+  type StreamSpec,
+} from '@skvq/cache';
 import type {
   BackendPlugin,
   CalibrationArtifact,
@@ -127,14 +133,17 @@ function createCache(
   });
 }
 
-function bitsOf(cache: KvCache): { avgBits: number; codeMetaBits: number } {
+function bitsOf(cache: KvCache, spec: MethodSpec): { avgBits: number; codeMetaBits: number } {
   const b = cache.bytes();
   const d = cache.describe();
   const channels = d.geometry.kvHeads * d.geometry.headDim;
   const quantized = d.layers.reduce((s, l) => s + l.quantized.k + l.quantized.v, 0);
   return {
     avgBits: (8 * (b.total - b.pageSlack)) / b.elements,
-    codeMetaBits: quantized > 0 ? (8 * (b.codes + b.metadata)) / (quantized * channels) : 16,
+    codeMetaBits:
+      spec.kind === 'dense'
+        ? FP_BYTES[spec.precision] * 8
+        : (8 * (b.codes + b.metadata)) / (quantized * channels),
   };
 }
 
@@ -225,7 +234,7 @@ export async function runContext(
     }
     methods.push({
       method: e.spec.name,
-      ...bitsOf(e.cache),
+      ...bitsOf(e.cache, e.spec),
       cells: results,
       ...(e.spec.kind === 'dense'
         ? { kernelError: { l2: kernelL2, maxAbsOverMax: kernelMax, cells: kernelRuns } }

@@ -1,4 +1,5 @@
 import { fmt, renderCsv, renderTable } from '../table.js';
+import type { GridNumerics } from './grid-numerics.js';
 import { contextLabel, type HeatCell } from './heatmap.js';
 import type { ContextResult } from './run.js';
 
@@ -121,4 +122,26 @@ export function numericsTable(results: readonly ContextResult[]): string {
     }
   }
   return renderTable(['context', 'kv heads', 'method', 'rel L2 vs f64', 'max abs / max'], rows);
+}
+
+/** The grid check: fused kernel vs float64 and vs the dense fp32 kernel. */
+export function gridTable(rows: readonly GridNumerics[]): string {
+  const e = (x: { l2: number; max: number }) =>
+    `${x.l2.toExponential(2)} / ${x.max.toExponential(2)}`;
+  return renderTable(
+    [
+      'context',
+      'kv heads',
+      'packed vs f64 (L2 / max)',
+      'dense fp32 vs f64',
+      'packed vs dense fp32',
+    ],
+    rows.map((r) => [
+      contextLabel(r.tokens),
+      String(r.kvHeads),
+      e(r.packedVsFloat64),
+      e(r.denseVsFloat64),
+      e(r.packedVsDense),
+    ]),
+  );
 }
