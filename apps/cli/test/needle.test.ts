@@ -301,6 +301,7 @@ describe('needle sweep, small version (real cache append + fused decode kernel)'
       .trim()
       .split('\n');
     expect(csv).toHaveLength(1 + 2 * 6);
+    expect(await main(['needle', '--render', 'out', '--quiet'], { io })).toBe(0);
     const bad = await main(['needle', '--heads', '1,2', '--contexts', '4k'], { io: bufferIo() });
     expect(bad).toBe(2);
   }, 60_000);

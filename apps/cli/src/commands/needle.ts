@@ -54,6 +54,8 @@ Options:
       --grid-check      instead of the sweep: kernel accuracy on tokens drawn on the
                         2-bit/ternary grid (exact after RTN quantization) vs float64 and
                         vs the dense fp32 kernel, per context (writes numerics.json)
+      --render DIR      run nothing: rewrite DIR's CSV, summary and heat map from its
+                        needle.json (e.g. after merging runs)
   -o, --out DIR         write needle.json, needle.csv, summary.txt, heatmap.svg/png
 ${COMMON_HELP}
 `;
@@ -72,6 +74,7 @@ export const NEEDLE_OPTIONS = {
   'calib-tokens': { type: 'string' },
   'kernel-cells': { type: 'string' },
   'grid-check': { type: 'boolean' },
+  render: { type: 'string' },
   out: { type: 'string', short: 'o' },
 } as const;
 
@@ -165,6 +168,14 @@ export async function needleCommand(ctx: CommandContext, argv: readonly string[]
   });
   const out = stringOption(values, 'out');
   const dir = out ? resolve(ctx.io.cwd, out) : null;
+  const render = stringOption(values, 'render');
+  if (render !== undefined) {
+    const from = resolve(ctx.io.cwd, render);
+    const stored = readStored(join(from, 'needle.json'));
+    await writeNeedleFiles(from, stored.results, { command: '', started: '' });
+    ctx.io.stdout(`${needleSummary(stored.results)}\n${numericsTable(stored.results)}`);
+    return 0;
+  }
   if (values['grid-check'] === true) {
     const rows = [];
     for (const [ci, tokens] of contexts.entries()) {
@@ -247,15 +258,12 @@ async function writeNeedleFiles(
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'needle.json');
   let results = [...current];
-  let commands = [meta.command];
+  let commands = meta.command ? [meta.command] : [];
   if (existsSync(file)) {
-    const old = JSON.parse(readFileSync(file, 'utf8')) as {
-      commands?: string[];
-      results?: ContextResult[];
-    };
+    const old = readStored(file);
     const mine = new Set(current.map((r) => r.tokens));
-    results = [...(old.results ?? []).filter((r) => !mine.has(r.tokens)), ...current];
-    commands = [...new Set([...(old.commands ?? []), meta.command])];
+    results = [...old.results.filter((r) => !mine.has(r.tokens)), ...current];
+    commands = [...new Set([...old.commands, ...commands])];
   }
   results.sort((a, b) => a.tokens - b.tokens);
   const json = { commands, written: new Date().toISOString(), results };
@@ -271,4 +279,19 @@ async function writeNeedleFiles(
   );
   writeFileSync(join(dir, 'heatmap.svg'), svg);
   writeFileSync(join(dir, 'heatmap.png'), await svgToPng(svg));
+}
+
+/** A needle.json written by this command. */
+function readStored(file: string): { commands: string[]; results: ContextResult[] } {
+  if (!existsSync(file)) {
+    throw new UsageError(
+      `${file} does not exist; --render needs a directory written by skvq needle -o`,
+      'needle',
+    );
+  }
+  const json = JSON.parse(readFileSync(file, 'utf8')) as {
+    commands?: string[];
+    results?: ContextResult[];
+  };
+  return { commands: json.commands ?? [], results: json.results ?? [] };
 }

@@ -41,17 +41,19 @@ export function needleHeatmapSvg(cells: readonly HeatCell[], title: string): str
   const methods = [...new Set(cells.map((c) => c.method))];
   const contexts = [...new Set(cells.map((c) => c.tokens))].sort((a, b) => a - b);
   const depths = [...new Set(cells.map((c) => c.depth))].sort((a, b) => a - b);
-  const panelW = contexts.length * SQUARE;
+  // columns widen when there are few contexts, so that method names fit over a panel
+  const colW = Math.max(SQUARE, Math.ceil(120 / contexts.length));
+  const panelW = contexts.length * colW;
   const panelH = depths.length * SQUARE;
-  const perRow = Math.min(methods.length, 4);
+  const perRow = Math.min(methods.length, 6);
   const rows = Math.ceil(methods.length / perRow);
-  const width = LEFT + perRow * (panelW + PANEL_GAP) + 10;
+  const width = Math.max(LEFT + perRow * (panelW + PANEL_GAP) + 10, 720);
   const height = TOP + rows * (panelH + 70) + 20;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" ${FONT}>${esc(title)}</text>`,
-    `<text x="${width / 2}" y="40" text-anchor="middle" font-size="11" fill="#555" ${FONT}>colour: share of margins with the needle on top of its head's attention; label kept/total</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" font-size="11" fill="#555" ${FONT}>rows: needle depth; colour: share of margins at which the needle keeps the top attention weight (kept/total)</text>`,
   ];
   methods.forEach((method, m) => {
     const x0 = LEFT + (m % perRow) * (panelW + PANEL_GAP);
@@ -69,26 +71,26 @@ export function needleHeatmapSvg(cells: readonly HeatCell[], title: string): str
         const cell = cells.find(
           (x) => x.method === method && x.tokens === tokens && x.depth === depth,
         );
-        const x = x0 + c * SQUARE;
+        const x = x0 + c * colW;
         const y = y0 + r * SQUARE;
         const fill = cell ? heatColour(cell.kept / cell.total) : '#eeeeee';
         parts.push(
-          `<rect x="${x}" y="${y}" width="${SQUARE - 2}" height="${SQUARE - 2}" fill="${fill}"/>`,
+          `<rect x="${x}" y="${y}" width="${colW - 2}" height="${SQUARE - 2}" fill="${fill}"/>`,
         );
         if (cell) {
           parts.push(
-            `<text x="${x + SQUARE / 2 - 1}" y="${y + SQUARE / 2 + 3}" text-anchor="middle" font-size="9" ${FONT}>${cell.kept}/${cell.total}</text>`,
+            `<text x="${x + colW / 2 - 1}" y="${y + SQUARE / 2 + 3}" text-anchor="middle" font-size="9" ${FONT}>${cell.kept}/${cell.total}</text>`,
           );
         }
       });
     });
     contexts.forEach((tokens, c) => {
       parts.push(
-        `<text x="${x0 + c * SQUARE + SQUARE / 2 - 1}" y="${y0 + panelH + 12}" text-anchor="middle" font-size="10" ${FONT}>${contextLabel(tokens)}</text>`,
+        `<text x="${x0 + c * colW + colW / 2 - 1}" y="${y0 + panelH + 12}" text-anchor="middle" font-size="10" ${FONT}>${contextLabel(tokens)}</text>`,
       );
     });
     parts.push(
-      `<text x="${x0 + panelW / 2}" y="${y0 + panelH + 28}" text-anchor="middle" font-size="10" fill="#555" ${FONT}>context (rows: depth)</text>`,
+      `<text x="${x0 + panelW / 2}" y="${y0 + panelH + 28}" text-anchor="middle" font-size="10" fill="#555" ${FONT}>context length</text>`,
     );
   });
   parts.push('</svg>');
