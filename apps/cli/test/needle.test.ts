@@ -176,7 +176,7 @@ describe('needle plan and streaming reference', () => {
   });
 
   it('matches a direct float64 computation; margins are exact; needles do not touch each other', () => {
-    const plan = smallPlan(5000); // two chunks, the second partial
+    const plan = smallPlan(4400); // two chunks, the second partial
     const { k, v } = materialise(plan);
     const bare = materialise(plan, false);
     const ref = new StreamingReference(plan, true);
