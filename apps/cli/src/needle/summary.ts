@@ -83,16 +83,19 @@ export function heatCells(results: readonly ContextResult[]): HeatCell[] {
 export function needleSummary(results: readonly ContextResult[]): string {
   const methods = [...new Set(results.flatMap((r) => r.methods.map((m) => m.method)))];
   const last = results[results.length - 1];
+  const first = results[0];
   const headers = [
     'method',
-    'code+meta bits',
+    // codes, scales/zeros and the int32 position of each token: the position weighs more
+    // per element in contexts run with fewer heads, so the first context's value is shown
+    `code+meta bits @${first ? contextLabel(first.tokens) : '-'}`,
     `avg bits @${last ? contextLabel(last.tokens) : '-'}`,
     ...results.map((r) => `top @${contextLabel(r.tokens)}`),
     'worst out err',
   ];
   const rows = methods.map((name) => {
     const per = results.map((r) => r.methods.find((m) => m.method === name));
-    const anyM = per.find((m) => m !== undefined);
+    const anyM = per[0];
     const lastM = last?.methods.find((m) => m.method === name);
     const worst = Math.max(...per.flatMap((m) => m?.cells.map((c) => c.error) ?? []));
     return [
