@@ -5,6 +5,7 @@ import { evalCommand } from './commands/eval.js';
 import { generateCommand } from './commands/generate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { llamacppCommand } from './commands/llamacpp.js';
+import { needleCommand } from './commands/needle.js';
 import { syntheticCommand } from './commands/synthetic.js';
 import { type CommandContext, createContext } from './context.js';
 import type { DownloadOptions } from './download.js';
@@ -40,6 +41,10 @@ export const COMMANDS: Record<string, { run: Command; summary: string }> = {
   llamacpp: {
     run: llamacppCommand,
     summary: 'the same token ids through llama.cpp (node-llama-cpp) KV cache types',
+  },
+  needle: {
+    run: needleCommand,
+    summary: 'long-context retrieval: a planted key vs 2-bit caches at 4k..1M tokens',
   },
   demo: {
     run: demoCommand,
