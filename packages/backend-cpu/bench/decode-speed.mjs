@@ -9,7 +9,7 @@
 // Usage (after `pnpm build` in this package):
 //   node bench/decode-speed.mjs [tokens...] [--reps N] [--only fused,denseW,...]
 import { contiguousGroupOffsets, metaBytesPerUnit, rowCodeBytes } from '@skvq/core';
-import { cpuBackend, quantizeTokensFast, setFusedWasmEnabled } from '../dist/index.js';
+import { cpuBackend, createCpuBackend } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const repsAt = args.indexOf('--reps');
@@ -32,6 +32,8 @@ const SINKS = 5;
 const WINDOW = 128;
 const attrs = { geometry, keysPreRope: true };
 const k = cpuBackend.kernels;
+/** The same backend with decode attention kept in JavaScript. */
+const plain = createCpuBackend({ fused: false }).kernels;
 
 function rng(seed) {
   let a = seed >>> 0;
@@ -75,7 +77,7 @@ function stream(length, bits, seed) {
   const packed = length - SINKS - WINDOW;
   const codes = new Uint8Array(packed * rowCodeBytes(l));
   const meta = new Uint8Array(packed * metaBytesPerUnit(l));
-  quantizeTokensFast({
+  k.quantizeTokens({
     layout: l,
     x: x.subarray(SINKS * CHANNELS, (SINKS + packed) * CHANNELS),
     count: packed,
@@ -151,14 +153,7 @@ for (const length of LENGTHS) {
   const variants = {
     fused: () => k.attendDecode(quant, attrs),
     denseW: () => k.attendDecode(dense, attrs),
-    denseJ: () => {
-      setFusedWasmEnabled(false);
-      try {
-        return k.attendDecode(dense, attrs);
-      } finally {
-        setFusedWasmEnabled(true);
-      }
-    },
+    denseJ: () => plain.attendDecode(dense, attrs),
     deq: () => dequantizeThenAttend(quant),
   };
   const names = Object.keys(variants).filter((n) => ONLY === null || ONLY.includes(n));

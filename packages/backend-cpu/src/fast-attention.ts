@@ -6,16 +6,17 @@ import {
   kvHidden,
   queryHidden,
 } from '@skvq/core';
-import { rowReader } from './fast-rows.js';
-import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
-import { ropeTable, rotateRow } from './rope-tables.js';
 import {
   type CheckedAttrs,
   checkAttention,
   checkAttrs,
   checkPosition,
   checkPrefillRange,
-} from './validate-attention.js';
+  ropeTable,
+  rotateRow,
+} from '@skvq/formats';
+import { rowReader } from './fast-rows.js';
+import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
 
 /**
  * Fast CPU attention over the segment lists. Per cached token the key row is decoded once
@@ -148,12 +149,17 @@ function attendFast(
   return out;
 }
 
-export function attendDecodeFast(inputs: AttendDecodeInputs, attrs: AttentionAttrs): Float32Array {
+/** `fused: false` keeps the step in JavaScript even where WebAssembly SIMD is available. */
+export function attendDecodeFast(
+  inputs: AttendDecodeInputs,
+  attrs: AttentionAttrs,
+  options: { fused: boolean } = { fused: true },
+): Float32Array {
   const where = 'attendDecode (cpu)';
   const checked = checkAttrs(attrs, where);
   checkPosition(inputs.position, where);
   checkAttention(inputs, 1, checked, where);
-  if (fusedDecodeAvailable(checked)) {
+  if (options.fused && fusedDecodeAvailable(checked)) {
     return attendDecodeFused(
       inputs.q,
       inputs.position,

@@ -1,6 +1,5 @@
-import { quantizeBlockReference } from '@skvq/baselines';
 import type { Kernels, QuantizeBlockInputs, QuantizeTokensInputs } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { dequantizeKernelFast, dequantizeKernelReference } from './dequantize.js';
 import { attendDecodeFast, attendPrefillFast } from './fast-attention.js';
 import { quantizeTokensFast } from './fast-quantize.js';
@@ -43,11 +42,16 @@ export const referenceKernels: Kernels = {
   attendPrefill: attendPrefillReference,
 };
 
-/** Fast kernels for plain JavaScript (Node 20 and browsers, no native code). */
-export const fastKernels: Kernels = {
-  quantizeTokens: quantizeTokensFast,
-  quantizeBlock: quantizeBlockKernel,
-  dequantize: dequantizeKernelFast,
-  attendDecode: attendDecodeFast,
-  attendPrefill: attendPrefillFast,
-};
+/**
+ * Fast kernels for Node 20 and browsers, no native code; `fused` lets decode attention use
+ * the WebAssembly SIMD module when the engine has it.
+ */
+export function fastKernels(options: { fused: boolean }): Kernels {
+  return {
+    quantizeTokens: quantizeTokensFast,
+    quantizeBlock: quantizeBlockKernel,
+    dequantize: dequantizeKernelFast,
+    attendDecode: (inputs, attrs) => attendDecodeFast(inputs, attrs, options),
+    attendPrefill: attendPrefillFast,
+  };
+}

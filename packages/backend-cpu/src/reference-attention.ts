@@ -8,14 +8,14 @@ import {
   queryHidden,
   ropeInverseFrequencies,
 } from '@skvq/core';
-import { segmentRowsReference } from './reference-rows.js';
 import {
   type CheckedAttrs,
   checkAttention,
   checkAttrs,
   checkPosition,
   checkPrefillRange,
-} from './validate-attention.js';
+  segmentRowsReference,
+} from '@skvq/formats';
 
 /**
  * Reference attention: the oracle every backend is compared with. It reconstructs every

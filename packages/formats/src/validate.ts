@@ -1,4 +1,11 @@
-import { assertBitWidth, assertMetaFormat, SkvqError, type TokenGroupLayout } from '@skvq/core';
+import {
+  assertBitWidth,
+  assertMetaFormat,
+  type ChannelBlockLayout,
+  type QuantLayout,
+  SkvqError,
+  type TokenGroupLayout,
+} from '@skvq/core';
 
 function invalid(where: string, message: string, details: Record<string, unknown> = {}): never {
   throw new SkvqError('INVALID_ARGUMENT', `${where}: ${message}`, { details });
@@ -74,5 +81,34 @@ export function validateTokenGroupLayout(
       });
     }
   }
+  return layout;
+}
+
+/** Checks a channel-block layout at the edge: kind, channels, blockTokens, bits, metadata format, alpha. */
+export function validateChannelBlockLayout(
+  layout: ChannelBlockLayout,
+  where = 'channel-block layout',
+): ChannelBlockLayout {
+  if (layout?.kind !== 'channel-block') {
+    invalid(where, `kind ${String(layout?.kind)} is not supported; expected channel-block`);
+  }
+  assertPositiveInt(layout.channels, 'channels', where);
+  assertPositiveInt(layout.blockTokens, 'blockTokens', where);
+  assertBitWidth(layout.bits, where);
+  assertMetaFormat(layout.meta, where);
+  assertAlpha(layout.alpha, where);
+  return layout;
+}
+
+/**
+ * The one check of a layout of either kind (the only place that chooses the validator by
+ * kind). Throws INVALID_ARGUMENT naming the allowed kinds for anything else; returns it.
+ */
+export function validateLayout<L extends QuantLayout>(layout: L, where = 'layout'): L {
+  const kind = (layout as { kind?: unknown } | null | undefined)?.kind;
+  if (kind === 'token-group') validateTokenGroupLayout(layout as TokenGroupLayout, where);
+  else if (kind === 'channel-block')
+    validateChannelBlockLayout(layout as ChannelBlockLayout, where);
+  else invalid(where, `kind ${String(kind)} is not supported; expected token-group, channel-block`);
   return layout;
 }

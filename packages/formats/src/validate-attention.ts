@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type AttentionAttrs,
   assertFinite,
@@ -12,7 +11,7 @@ import {
   tokensPerMetaUnit,
   validateGeometry,
 } from '@skvq/core';
-import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { validateLayout } from './validate.js';
 
 /**
  * Edge validation shared by the reference and the fast attention kernels, so both reject
@@ -87,13 +86,7 @@ export function checkSegments(
       }
     } else if (seg.kind === 'packed') {
       const layout = seg.layout;
-      if (layout?.kind === 'token-group') validateTokenGroupLayout(layout, `${name}.layout`);
-      else if (layout?.kind === 'channel-block')
-        validateChannelBlockLayout(layout, `${name}.layout`);
-      else
-        invalid(
-          `${name}.layout.kind ${String(layout?.kind)} is not supported; expected token-group, channel-block`,
-        );
+      validateLayout(layout, `${name}.layout`);
       if (layout.channels !== channels) {
         shape(
           `${name}.layout.channels is ${layout.channels}; expected ${channels} (kvHeads x headDim)`,
