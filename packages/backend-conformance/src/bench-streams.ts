@@ -6,7 +6,7 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeTokensReference } from '@skvq/formats';
 
 /**
  * K/V streams for the backends' decode benchmarks (one Llama-2-7B layer by default):

@@ -18,7 +18,7 @@ import {
   DeviceLayout,
   KernelArgs,
   SegmentTable,
-} from '../dist/index.js';
+} from '../dist/internal.js';
 
 const { values: opts } = parseArgs({
   options: {

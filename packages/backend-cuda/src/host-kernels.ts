@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type AttendDecodeInputs,
   type AttendPrefillInputs,
@@ -21,8 +20,10 @@ import {
   assertFinite,
   assertPositiveInt,
   assertSpan,
+  validateChannelBlockLayout,
+  validateLayout,
   validateTokenGroupLayout,
-} from '@skvq/quantizer-group-clip';
+} from '@skvq/formats';
 import { AttentionRunner, rotateQueries } from './attention.js';
 import type { CudaDevice, DeviceBuffer } from './device.js';
 import { DeviceLayout } from './device-layout.js';
@@ -61,11 +62,6 @@ function withScope<T>(device: CudaDevice, body: (scope: Scope) => T): T {
 function finishQuantize(device: CudaDevice, errorWord: DeviceBuffer, where: string): void {
   device.synchronize();
   throwKernelErrors(errorWord.download(new Uint32Array(1))[0]!, where);
-}
-
-function validateLayout(layout: QuantLayout, where: string): void {
-  if (layout?.kind === 'channel-block') validateChannelBlockLayout(layout, where);
-  else validateTokenGroupLayout(layout, where);
 }
 
 /** Tokens of a channel-block page share one metadata unit per blockTokens. */

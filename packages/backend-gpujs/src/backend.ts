@@ -38,6 +38,12 @@ export interface GpujsBackendOptions {
    * default MAX_SLICE_TOKENS). Lower it for devices with small texture limits.
    */
   maxSliceTokens?: number;
+  /**
+   * Quantize values within this distance of a rounding boundary are recomputed on the host
+   * with the reference arithmetic (default QUANT_BOUNDARY_MARGIN). 1 recomputes every row
+   * and 0 none: both give the reference bytes, which is how the tests check each path.
+   */
+  quantBoundaryMargin?: number;
   /** Registry name (default 'gpujs'). */
   name?: string;
   /** Registry priority (default GPUJS_PRIORITY: below WebGPU, above the CPU backends). */
@@ -125,6 +131,8 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     kernels,
     context,
     mode: () => context().mode,
+    // What gpu.js really runs on ("gpujs (webgl2)"); before init() only the name is known.
+    label: () => (ctx === undefined ? name : `${name} (${ctx.mode})`),
     async init() {
       if (ctx !== undefined) return;
       const module = await loadModule(options, name);
@@ -171,7 +179,7 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
           { details: { mode, required } },
         );
       }
-      ctx = new GpujsContext(module, gpu, mode, name, maxSliceTokens);
+      ctx = new GpujsContext(module, gpu, mode, name, maxSliceTokens, options.quantBoundaryMargin);
     },
     dispose() {
       ctx?.dispose();

@@ -58,6 +58,7 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     priority: options.priority ?? WEBGPU_PRIORITY,
     kernels,
     context,
+    label: () => (ctx === undefined ? name : `${name} (${adapterName(ctx.device)})`),
     init() {
       if (ctx !== undefined) return;
       pending ??= (async () => {
@@ -73,4 +74,15 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
       ctx = undefined;
     },
   };
+}
+
+/** The adapter a device runs on, as far as the implementation says (GPUDevice.adapterInfo). */
+function adapterName(device: GPUDevice): string {
+  const info = (
+    device as { adapterInfo?: { description?: string; vendor?: string; architecture?: string } }
+  ).adapterInfo;
+  const parts = [info?.description, info?.vendor, info?.architecture].filter(
+    (part): part is string => typeof part === 'string' && part.length > 0,
+  );
+  return parts.length > 0 ? parts.join(', ') : 'GPU device';
 }
