@@ -108,11 +108,3 @@ export function benchDenseStream(length: number, channels: number, seed: number)
   ];
 }
 
-/** One Llama-2-7B layer: 32 query heads = 32 KV heads, head dim 128, pairwise RoPE. */
-export const BENCH_GEOMETRY: KvGeometry = {
-  layers: 1,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};

@@ -2,7 +2,6 @@
 // them too). The vitest wrapper, describeBackend, is the '@skvq/backend-conformance/vitest'
 // subpath, so importing this entry never loads vitest.
 export {
-  BENCH_GEOMETRY,
   BENCH_SINKS,
   BENCH_WINDOW,
   benchDenseStream,

@@ -1,4 +1,10 @@
-import { contiguousGroupOffsets, type KvGeometry, type TokenGroupLayout } from '@skvq/core';
+import {
+  contiguousGroupOffsets,
+  type KvGeometry,
+  LLAMA2_7B_LAYER,
+  LLAMA2_7B_LAYERS,
+  type TokenGroupLayout,
+} from '@skvq/core';
 import { layoutPlan } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
 import {
@@ -20,13 +26,7 @@ import {
 } from '../src/internal.js';
 import { fakeDevice } from './fake-device.js';
 
-const geometry7b: KvGeometry = {
-  layers: 32,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const geometry7b: KvGeometry = { ...LLAMA2_7B_LAYER, layers: LLAMA2_7B_LAYERS };
 
 function tokenGroup(channels: number, groupSize: number): TokenGroupLayout {
   const perm = new Uint32Array(channels);
