@@ -107,4 +107,3 @@ export function benchDenseStream(length: number, channels: number, seed: number)
     },
   ];
 }
-

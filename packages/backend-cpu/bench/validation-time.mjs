@@ -6,7 +6,12 @@
 // exactly what every attention step of the cpu backends runs before any arithmetic; the
 // codes are zeros (the checks never decode them). Median of REPS, after one warm-up.
 // Usage (after building @skvq/core and @skvq/formats): node bench/validation-time.mjs [tokens] [--reps N]
-import { contiguousGroupOffsets, LLAMA2_7B_LAYER, metaBytesPerUnit, rowCodeBytes } from '@skvq/core';
+import {
+  contiguousGroupOffsets,
+  LLAMA2_7B_LAYER,
+  metaBytesPerUnit,
+  rowCodeBytes,
+} from '@skvq/core';
 import { checkAttention, checkAttrs } from '@skvq/formats';
 
 const args = process.argv.slice(2);

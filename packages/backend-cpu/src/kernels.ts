@@ -1,9 +1,14 @@
-import type { Kernels, QuantizeBlockInputs, QuantizeTokensInputs } from '@skvq/core';
+import {
+  decodeAndPrefill,
+  type Kernels,
+  type QuantizeBlockInputs,
+  type QuantizeTokensInputs,
+} from '@skvq/core';
 import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { dequantizeKernelFast, dequantizeKernelReference } from './dequantize.js';
-import { attendDecodeFast, attendPrefillFast } from './fast-attention.js';
+import { attendJobFast } from './fast-attention.js';
 import { quantizeTokensFast } from './fast-quantize.js';
-import { attendDecodeReference, attendPrefillReference } from './reference-attention.js';
+import { attendReferenceJob } from './reference-attention.js';
 
 function quantizeTokensKernelReference(inputs: QuantizeTokensInputs): void {
   quantizeTokensReference(
@@ -38,8 +43,8 @@ export const referenceKernels: Kernels = {
   quantizeTokens: quantizeTokensKernelReference,
   quantizeBlock: quantizeBlockKernel,
   dequantize: dequantizeKernelReference,
-  attendDecode: attendDecodeReference,
-  attendPrefill: attendPrefillReference,
+  attend: attendReferenceJob,
+  ...decodeAndPrefill(attendReferenceJob),
 };
 
 /**
@@ -51,7 +56,7 @@ export function fastKernels(options: { fused: boolean }): Kernels {
     quantizeTokens: quantizeTokensFast,
     quantizeBlock: quantizeBlockKernel,
     dequantize: dequantizeKernelFast,
-    attendDecode: (inputs, attrs) => attendDecodeFast(inputs, attrs, options),
-    attendPrefill: attendPrefillFast,
+    attend: (job, attrs) => attendJobFast(job, attrs, options),
+    ...decodeAndPrefill((job, attrs) => attendJobFast(job, attrs, options)),
   };
 }

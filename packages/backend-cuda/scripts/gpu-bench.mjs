@@ -11,6 +11,7 @@
 //   node scripts/gpu-bench.mjs --emulator --lengths 1024 --iters 1   (CPU smoke test)
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { LLAMA2_7B_LAYER, LLAMA2_7B_LAYERS } from '@skvq/core';
 import {
   AttentionRunner,
   CudaDevice,
@@ -19,7 +20,6 @@ import {
   KernelArgs,
   SegmentTable,
 } from '../dist/internal.js';
-import { LLAMA2_7B_LAYER, LLAMA2_7B_LAYERS } from '@skvq/core';
 
 const { values: opts } = parseArgs({
   options: {

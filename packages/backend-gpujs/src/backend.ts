@@ -1,4 +1,12 @@
-import { type BackendPlugin, describeError, type Kernels, SkvqError } from '@skvq/core';
+import {
+  type AttendKernel,
+  type BackendPlugin,
+  decodeAndPrefill,
+  describeError,
+  type Kernels,
+  SkvqError,
+} from '@skvq/core';
+import { runJob } from '@skvq/formats';
 import { attendDecodeGpujs, attendPrefillGpujs } from './attention.js';
 import {
   ATTENTION_CHUNK,
@@ -115,12 +123,18 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     }
     return ctx;
   };
+  // The one attention job; decode and prefill keep their own slice plans inside.
+  const attend: AttendKernel = (job, attrs) =>
+    runJob(job, `backend "${name}" attend`, {
+      decode: (inputs) => attendDecodeGpujs(context(), inputs, attrs),
+      prefill: (inputs) => attendPrefillGpujs(context(), inputs, attrs),
+    });
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensGpujs(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockGpujs(context(), inputs),
     dequantize: (inputs) => dequantizeGpujs(context(), inputs),
-    attendDecode: (inputs, attrs) => attendDecodeGpujs(context(), inputs, attrs),
-    attendPrefill: (inputs, attrs) => attendPrefillGpujs(context(), inputs, attrs),
+    attend,
+    ...decodeAndPrefill(attend),
   };
   return {
     kind: 'backend',

@@ -1,4 +1,11 @@
-import { type BackendPlugin, type Kernels, SkvqError } from '@skvq/core';
+import {
+  type AttendKernel,
+  type BackendPlugin,
+  decodeAndPrefill,
+  type Kernels,
+  SkvqError,
+} from '@skvq/core';
+import { runJob } from '@skvq/formats';
 import { attendDecodeWebgpu, attendPrefillWebgpu } from './attention.js';
 import { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
 import { dequantizeWebgpu } from './dequantize.js';
@@ -44,12 +51,18 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     }
     return ctx;
   };
+  // The one attention job; decode and prefill keep their own dispatch shapes inside.
+  const attend: AttendKernel = (job, attrs) =>
+    runJob(job, `backend "${name}" attend`, {
+      decode: (inputs) => attendDecodeWebgpu(context(), inputs, attrs),
+      prefill: (inputs) => attendPrefillWebgpu(context(), inputs, attrs),
+    });
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensWebgpu(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockWebgpu(context(), inputs),
     dequantize: (inputs) => dequantizeWebgpu(context(), inputs),
-    attendDecode: (inputs, attrs) => attendDecodeWebgpu(context(), inputs, attrs),
-    attendPrefill: (inputs, attrs) => attendPrefillWebgpu(context(), inputs, attrs),
+    attend,
+    ...decodeAndPrefill(attend),
   };
   return {
     kind: 'backend',

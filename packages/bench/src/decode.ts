@@ -1,7 +1,6 @@
-import { LLAMA2_7B_LAYER } from '@skvq/core';
 import type { QuantizedCache } from '@skvq/cache';
 import type { BackendPlugin, FpSegment, KvSegment } from '@skvq/core';
-import { applyRope, kvHidden, queryHidden } from '@skvq/core';
+import { applyRope, kvHidden, LLAMA2_7B_LAYER, queryHidden } from '@skvq/core';
 import * as ort from 'onnxruntime-node';
 import { cpuMs } from './clock.js';
 import { denseAttentionModel } from './onnx-attention.js';

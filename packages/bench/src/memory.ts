@@ -1,6 +1,5 @@
-import { LLAMA2_7B_LAYER } from '@skvq/core';
 import type { BackendPlugin } from '@skvq/core';
-import { kvHidden, queryHidden } from '@skvq/core';
+import { kvHidden, LLAMA2_7B_LAYER, queryHidden } from '@skvq/core';
 import { cpuMs } from './clock.js';
 import { CHUNK, fill, randomTokens, skvqCache, TokenPool } from './setup.js';
 

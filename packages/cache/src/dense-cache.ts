@@ -5,13 +5,15 @@ import {
   applyRope,
   type BackendPlugin,
   type CacheBytes,
+  decodeJob,
   type KvGeometry,
   kvHidden,
   type MaybePromise,
+  prefillJob,
   ropeInverseFrequencies,
   validateGeometry,
 } from '@skvq/core';
-import { requireKernel } from './backend.js';
+import { requireAttend } from './backend.js';
 import { finishBytes, zeroParts } from './bytes.js';
 import { FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
 import type { CacheDescription, KvCache } from './types.js';
@@ -69,8 +71,7 @@ export class DenseCache implements KvCache {
   readonly keys: FpPagedRows[];
   readonly values: FpPagedRows[];
   readonly precision: FpPrecision;
-  private readonly attendDecodeKernel;
-  private readonly attendPrefillKernel;
+  private readonly attendKernel;
   private readonly attrs: AttentionAttrs;
   private readonly channels: number;
   private readonly invFreq: Float64Array;
@@ -83,8 +84,7 @@ export class DenseCache implements KvCache {
     checkPositiveIntOption(pageTokens, 'pageTokens', where);
     this.keysPreRope = options.keysPreRope ?? true;
     this.precision = options.precision;
-    this.attendDecodeKernel = requireKernel(options.backend, 'attendDecode');
-    this.attendPrefillKernel = requireKernel(options.backend, 'attendPrefill');
+    this.attendKernel = requireAttend(options.backend);
     this.channels = kvHidden(this.geometry);
     this.attrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
     this.invFreq =
@@ -120,7 +120,7 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendDecodeKernel(inputs, this.attrs);
+    return this.attendKernel(decodeJob(inputs), this.attrs);
   }
 
   attendPrefill(
@@ -139,7 +139,7 @@ export class DenseCache implements KvCache {
       values: this.values[layer]!.segments(),
       length,
     };
-    return this.attendPrefillKernel(inputs, this.attrs);
+    return this.attendKernel(prefillJob(inputs), this.attrs);
   }
 
   /** Every token of a dense cache is a full-precision token kept for good: keptFp. */
@@ -183,8 +183,8 @@ export class DenseCache implements KvCache {
 
 /**
  * A full-precision KV cache (fp32, or fp16 stored as binary16 bits) with the same surface
- * as the quantized cache; attention goes through the backend's attendDecode/attendPrefill
- * kernels over fp segments.
+ * as the quantized cache; attention goes through the backend's one attention job (`attend`)
+ * over fp segments.
  */
 export function createDenseCache(options: DenseCacheOptions): DenseCache {
   return new DenseCache(options);

@@ -2,19 +2,21 @@ import {
   type AttendDecodeInputs,
   type AttentionAttrs,
   type CacheBytes,
+  decodeJob,
   type FpSegment,
   type KvGeometry,
   type KvSegment,
   type KvStream,
   kvHidden,
   type MaybePromise,
+  prefillJob,
   type QuantLayout,
   ropeInverseFrequencies,
   SkvqError,
   type TokenPolicy,
   validateGeometry,
 } from '@skvq/core';
-import { requireKernel } from './backend.js';
+import { requireAttend, requireKernel } from './backend.js';
 import { finishBytes, zeroParts } from './bytes.js';
 import { rotateKeys } from './dense-cache.js';
 import { FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
@@ -154,8 +156,7 @@ export class QuantizedCache implements KvCache {
     this.kernels = {
       quantizeTokens: needTokens ? requireKernel(b, 'quantizeTokens') : null,
       quantizeBlock: needBlock ? requireKernel(b, 'quantizeBlock') : null,
-      attendDecode: requireKernel(b, 'attendDecode'),
-      attendPrefill: requireKernel(b, 'attendPrefill'),
+      attend: requireAttend(b),
     };
   }
 
@@ -369,7 +370,7 @@ export class QuantizedCache implements KvCache {
     checkAttend(this.geometry, layer, q, position, length, 'quantized cache attend');
     const { keys, values } = this.segments(layer);
     const inputs: AttendDecodeInputs = { q, position, keys, values, length };
-    return this.observe(state!, inputs, (i) => this.kernels.attendDecode(i, this.attrs));
+    return this.observe(state!, inputs, (i) => this.kernels.attend(decodeJob(i), this.attrs));
   }
 
   attendPrefill(
@@ -394,7 +395,7 @@ export class QuantizedCache implements KvCache {
       chunk !== null && start >= chunk.start && start + count <= chunk.start + chunk.count;
     const { keys, values } = inChunk ? this.originalSegments(state!, chunk!) : this.segments(layer);
     return this.observe(state!, { q, start, count, keys, values, length }, (i) =>
-      this.kernels.attendPrefill(i, this.attrs),
+      this.kernels.attend(prefillJob(i), this.attrs),
     );
   }
 

@@ -67,9 +67,14 @@ export {
 // The kernel contract every backend implements.
 export {
   type AttendDecodeInputs,
+  type AttendInputs,
+  type AttendKernel,
   type AttendPrefillInputs,
   type AttentionAttrs,
+  attendKernel,
   type DequantizeInputs,
+  decodeAndPrefill,
+  decodeJob,
   type FpSegment,
   KERNEL_NAMES,
   type KernelName,
@@ -77,6 +82,7 @@ export {
   type KvSegment,
   type MaybePromise,
   type PackedSegment,
+  prefillJob,
   type QuantizeBlockInputs,
   type QuantizeTokensInputs,
 } from './kernels.js';

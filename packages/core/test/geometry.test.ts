@@ -6,10 +6,10 @@ import {
   contiguousGroupOffsets,
   gqaGroup,
   kvHidden,
-  maxQ,
-  tensor,
   LLAMA2_7B_LAYER,
   LLAMA2_7B_LAYERS,
+  maxQ,
+  tensor,
   validateGeometry,
 } from '../src/index.js';
 

@@ -53,9 +53,11 @@ export {
 // Attention inputs: checked the same way by every backend.
 export {
   type CheckedAttrs,
+  checkAttendJob,
   checkAttention,
   checkAttrs,
   checkPosition,
   checkPrefillRange,
   checkSegments,
+  runJob,
 } from './validate-attention.js';

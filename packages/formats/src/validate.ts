@@ -7,6 +7,15 @@ import {
   type TokenGroupLayout,
 } from '@skvq/core';
 
+/**
+ * Layout objects that passed their check. A layout is immutable data (its fields are
+ * readonly and nothing in SKVQ writes to its arrays), so it is checked once, when it is first
+ * seen (a quantizer's layout(), a cache creating its streams), not again for every page on
+ * every attention step: at 32k tokens that re-check was most of a step's validation time
+ * (BENCHMARKS.md). Mutating a layout's perm or groupOffsets after use is not supported.
+ */
+const checkedLayouts = new WeakSet<object>();
+
 function invalid(where: string, message: string, details: Record<string, unknown> = {}): never {
   throw new SkvqError('INVALID_ARGUMENT', `${where}: ${message}`, { details });
 }
@@ -36,6 +45,7 @@ export function validateTokenGroupLayout(
   layout: TokenGroupLayout,
   where = 'token-group layout',
 ): TokenGroupLayout {
+  if (layout?.kind === 'token-group' && checkedLayouts.has(layout)) return layout;
   if (layout?.kind !== 'token-group') {
     invalid(where, `kind ${String(layout?.kind)} is not supported; expected token-group`);
   }
@@ -81,6 +91,7 @@ export function validateTokenGroupLayout(
       });
     }
   }
+  checkedLayouts.add(layout);
   return layout;
 }
 
@@ -89,6 +100,7 @@ export function validateChannelBlockLayout(
   layout: ChannelBlockLayout,
   where = 'channel-block layout',
 ): ChannelBlockLayout {
+  if (layout?.kind === 'channel-block' && checkedLayouts.has(layout)) return layout;
   if (layout?.kind !== 'channel-block') {
     invalid(where, `kind ${String(layout?.kind)} is not supported; expected channel-block`);
   }
@@ -97,6 +109,7 @@ export function validateChannelBlockLayout(
   assertBitWidth(layout.bits, where);
   assertMetaFormat(layout.meta, where);
   assertAlpha(layout.alpha, where);
+  checkedLayouts.add(layout);
   return layout;
 }
 
