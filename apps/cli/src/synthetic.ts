@@ -13,7 +13,6 @@ import {
 } from '@skvq/core';
 import type { MethodSpec } from './methods.js';
 
-
 /** Fraction of key channels that are outliers (a few per head, as observed in Llama keys). */
 export const OUTLIER_FRACTION = 0.02;
 /** Outlier channels' magnitude relative to the others (KIVI and SKVQ report ~10x). */
