@@ -12,10 +12,10 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { LLAMA2_7B_LAYER, LLAMA2_7B_LAYERS } from '@skvq/core';
+import { cudaAvailability } from '../dist/index.js';
 import {
   AttentionRunner,
   CudaDevice,
-  cudaAvailability,
   DeviceLayout,
   KernelArgs,
   SegmentTable,

@@ -1,6 +1,7 @@
 // Everything the package's tests and scripts/gpu-bench.mjs use: launch planning, device
 // buffers, kernel arguments, segment tables. Built to dist/internal.js but not part of the
-// package's exports (index.ts is the public surface), so it may change in any release.
+// package's exports (index.ts is the public surface, imported from there), so it may change in
+// any release.
 export {
   ACC_PER_THREAD,
   ATTENTION_SHARED_BUDGET,
@@ -14,15 +15,6 @@ export {
   MAX_QUERY_HIDDEN,
   rotateQueries,
 } from './attention.js';
-export { type CudaAvailability, cudaAvailability } from './availability.js';
-export {
-  CUDA_BACKEND_NAME,
-  CUDA_BACKEND_PRIORITY,
-  type CudaBackend,
-  type CudaBackendOptions,
-  createCudaBackend,
-  cudaBackend,
-} from './backend.js';
 export { assertSignature, CudaDevice, DeviceBuffer, type LaunchConfig } from './device.js';
 export { DeviceLayout } from './device-layout.js';
 export { cudaError, throwKernelErrors } from './errors.js';

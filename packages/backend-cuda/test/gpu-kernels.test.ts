@@ -19,13 +19,8 @@ import {
   quantizeTokensReference,
 } from '@skvq/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AddonKind,
-  createCudaBackend,
-  cudaAvailability,
-  emulatorAddonPath,
-  KernelArgs,
-} from '../src/internal.js';
+import { type AddonKind, createCudaBackend, cudaAvailability } from '../src/index.js';
+import { emulatorAddonPath, KernelArgs } from '../src/internal.js';
 import { referenceAttention } from './reference-attention.js';
 
 // The same suite runs twice: on the GPU through the CUDA addon (skipped with the reason on

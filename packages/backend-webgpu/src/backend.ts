@@ -5,8 +5,7 @@ import {
   type Kernels,
   SkvqError,
 } from '@skvq/core';
-import { runJob } from '@skvq/formats';
-import { attendDecodeWebgpu, attendPrefillWebgpu } from './attention.js';
+import { attendWebgpu } from './attention.js';
 import { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
 import { dequantizeWebgpu } from './dequantize.js';
 import { acquireDevice } from './device.js';
@@ -51,12 +50,8 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     }
     return ctx;
   };
-  // The one attention job; decode and prefill keep their own dispatch shapes inside.
-  const attend: AttendKernel = (job, attrs) =>
-    runJob(job, `backend "${name}" attend`, {
-      decode: (inputs) => attendDecodeWebgpu(context(), inputs, attrs),
-      prefill: (inputs) => attendPrefillWebgpu(context(), inputs, attrs),
-    });
+  // The one attention job (decode: one non-causal row; prefill: causal rows).
+  const attend: AttendKernel = (job, attrs) => attendWebgpu(context(), job, attrs);
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensWebgpu(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockWebgpu(context(), inputs),
