@@ -5,14 +5,11 @@ import {
   type AttentionAttrs,
   applyRope,
   decodeJob,
-  type KvGeometry,
-  type KvSegment,
   kvHidden,
   prefillJob,
   queryHidden,
   ropeInverseFrequencies,
   SkvqError,
-  validateGeometry,
 } from '@skvq/core';
 import { type CheckedAttrs, checkAttrs, checkPosition, checkPrefillRange } from '@skvq/formats';
 import { ATTENTION_CHUNK_PER_THREAD, ROPE_TILE } from './constants.js';
