@@ -1,6 +1,5 @@
 import {
   contiguousGroupOffsets,
-  type KvGeometry,
   type KvSegment,
   metaBytesPerUnit,
   rowCodeBytes,
