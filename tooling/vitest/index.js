@@ -17,8 +17,15 @@ export function sourceAliases() {
       const manifest = join(dir, entry, 'package.json');
       const entrySource = join(dir, entry, 'src', 'index.ts');
       if (!existsSync(manifest) || !existsSync(entrySource)) continue;
-      const { name } = JSON.parse(readFileSync(manifest, 'utf8'));
+      const { name, exports } = JSON.parse(readFileSync(manifest, 'utf8'));
       aliases.push({ find: new RegExp(`^${name.replace('/', '\\/')}$`), replacement: entrySource });
+      // Subpath exports ("./vitest") whose source is src/<subpath>.ts resolve to it as well.
+      for (const key of Object.keys(exports ?? {})) {
+        const source = join(dir, entry, 'src', `${key.slice(2)}.ts`);
+        if (key === '.' || key === './package.json' || !existsSync(source)) continue;
+        const subpath = `${name}/${key.slice(2)}`.replace(/\//g, '\\/');
+        aliases.push({ find: new RegExp(`^${subpath}$`), replacement: source });
+      }
     }
   }
   return aliases;

@@ -1,7 +1,6 @@
 import type { LlamaModel } from '@skvq/adapter-llama';
 import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
-import { backendLabel } from '@skvq/backend-gpujs';
-import { type BackendPlugin, type Registry, SkvqError } from '@skvq/core';
+import { type BackendPlugin, backendLabel, type Registry, SkvqError } from '@skvq/core';
 import { type ParsedValues, stringOption } from './args.js';
 import type { DownloadOptions } from './download.js';
 import type { CliIo } from './io.js';

@@ -5,25 +5,13 @@ import {
   type CalibrationArtifact,
   type KvGeometry,
   kvHidden,
+  LLAMA2_7B_LAYER,
   type MetaFormat,
   mulberry32,
   queryHidden,
   type Registry,
 } from '@skvq/core';
 import type { MethodSpec } from './methods.js';
-
-/**
- * One layer of Llama-2-7B (SKVQ.md section 5): 32 KV heads of dimension 128, MHA, RoPE
- * theta 10000. Synthetic K/V of this geometry test the methods at the paper's group size
- * (128) without the 13 GB model.
- */
-export const LLAMA2_7B_LAYER: KvGeometry = {
-  layers: 1,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10_000 },
-};
 
 /** Fraction of key channels that are outliers (a few per head, as observed in Llama keys). */
 export const OUTLIER_FRACTION = 0.02;
@@ -96,6 +84,7 @@ export async function syntheticPoint(
     calibration?: CalibrationArtifact;
   },
 ): Promise<{ error: number; bits: number }> {
+  // One Llama-2-7B layer (core): the paper's group size (128) without the 13 GB model.
   const geometry = LLAMA2_7B_LAYER;
   const cache =
     spec.kind === 'dense'

@@ -2,8 +2,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuBackend } from '@skvq/backend-cpu';
-import { f16BitsToF32, f32ToF16Bits } from '@skvq/cache';
-import { applyRope, type KvGeometry, kvHidden } from '@skvq/core';
+import { applyRope, type KvGeometry, kvHidden, LLAMA2_7B_LAYER } from '@skvq/core';
+import { f16BitsToF32, f32ToF16Bits } from '@skvq/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTokens } from '../src/commands/needle.js';
 import { bufferIo } from '../src/io.js';
@@ -25,7 +25,6 @@ import { type NeedlePlan, planNeedles, plantedChunk } from '../src/needle/plan.j
 import { OnlineSoftmax, roundFp16Array, StreamingReference } from '../src/needle/reference.js';
 import { runContext } from '../src/needle/run.js';
 import { createCliRegistry } from '../src/registry.js';
-import { LLAMA2_7B_LAYER } from '../src/synthetic.js';
 
 /** Two heads of the Llama-2-7B layer: small enough for the test suite, same head geometry. */
 const SMALL: KvGeometry = { ...LLAMA2_7B_LAYER, kvHeads: 2, queryHeads: 2 };

@@ -3,9 +3,10 @@
 // WebGPU skips with the reason when Chromium or its adapter is absent here; gpu.js skips only
 // without Chromium and fails when gpu.js ran anything but WebGL2. With
 // SKVQ_REQUIRE_CI_FEATURES=1 every absence fails.
+
+import { conformanceChecks } from '@skvq/backend-conformance';
 import { mulberry32 } from '@skvq/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conformanceChecks } from '../../../packages/backend-conformance/src/checks.js';
 import {
   DIV_RN_MAX_STEPS,
   divisionWgsl,

@@ -1,7 +1,8 @@
 import type { AttentionCache } from '@skvq/core';
+import { mulberry32 } from '@skvq/core';
 import { fail } from './errors.js';
 import type { LlamaModel } from './model.js';
-import { createRng, sampleToken } from './sampling.js';
+import { sampleToken } from './sampling.js';
 
 /** Prompt tokens run through the model per forward call (chunked prefill). */
 export const DEFAULT_PREFILL_CHUNK = 128;
@@ -78,7 +79,7 @@ export async function* generateStream(
   const ids = promptIds(model, options);
   if (ids.length === 0)
     fail('INVALID_ARGUMENT', 'the prompt is empty: give at least one token (BOS)');
-  const rng = createRng(options.seed ?? 0);
+  const rng = mulberry32(options.seed ?? 0);
   const temperature = options.temperature ?? 0;
   const topP = options.topP ?? 1;
   const eos = model.tokenizer?.eosId ?? 2;

@@ -1,6 +1,6 @@
+import { fp16Table } from '@skvq/formats';
 import { ByteReader } from './byte-reader.js';
 import { fail } from './errors.js';
-import { f16ToF32 } from './fp16.js';
 import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
@@ -224,17 +224,19 @@ function checkedElements(dims: readonly number[], name: string, what: string): n
 export function dequantizeTensor(info: GgufTensorInfo, raw: Uint8Array): Float32Array {
   const out = new Float32Array(info.elements);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  // Exact binary16 values, one table load each (the codec of @skvq/formats, tabulated).
+  const f16 = fp16Table();
   switch (info.type) {
     case 'F32':
       new Uint8Array(out.buffer).set(raw.subarray(0, info.elements * 4));
       break;
     case 'F16':
-      for (let i = 0; i < info.elements; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
+      for (let i = 0; i < info.elements; i++) out[i] = f16[view.getUint16(i * 2, true)]!;
       break;
     case 'Q8_0':
       for (let b = 0; b < info.elements / 32; b++) {
         const base = b * 34;
-        const d = f16ToF32(view.getUint16(base, true));
+        const d = f16[view.getUint16(base, true)]!;
         for (let j = 0; j < 32; j++) out[b * 32 + j] = view.getInt8(base + 2 + j) * d;
       }
       break;
@@ -242,7 +244,7 @@ export function dequantizeTensor(info: GgufTensorInfo, raw: Uint8Array): Float32
       // block_q4_0: x[j] = (lo nibble of qs[j]) - 8, x[j + 16] = (hi nibble) - 8
       for (let b = 0; b < info.elements / 32; b++) {
         const base = b * 18;
-        const d = f16ToF32(view.getUint16(base, true));
+        const d = f16[view.getUint16(base, true)]!;
         for (let j = 0; j < 16; j++) {
           const q = raw[base + 2 + j] as number;
           out[b * 32 + j] = ((q & 0x0f) - 8) * d;

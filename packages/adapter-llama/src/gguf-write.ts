@@ -1,5 +1,5 @@
+import { encodeFp16 } from '@skvq/formats';
 import { fail } from './errors.js';
-import { f32ToF16 } from './fp16.js';
 import {
   GGML_BLOCK,
   GGML_TYPE,
@@ -134,7 +134,7 @@ export function quantizeQ8_0(data: Float32Array): Uint8Array {
     const d = Math.fround(amax / 127);
     const id = d !== 0 ? Math.fround(1 / d) : 0;
     const base = b * 34;
-    view.setUint16(base, f32ToF16(d), true);
+    view.setUint16(base, encodeFp16(d), true);
     for (let j = 0; j < 32; j++) {
       const x = Math.fround((data[b * 32 + j] as number) * id);
       view.setInt8(base + 2 + j, Math.sign(x) * Math.round(Math.abs(x)));
@@ -162,7 +162,8 @@ function encodeTensor(t: GgufTensorInput): Uint8Array {
     case 'F16': {
       const out = new Uint8Array(elements * 2);
       const view = new DataView(out.buffer);
-      for (let i = 0; i < elements; i++) view.setUint16(i * 2, f32ToF16(t.data[i] as number), true);
+      for (let i = 0; i < elements; i++)
+        view.setUint16(i * 2, encodeFp16(t.data[i] as number), true);
       return out;
     }
     case 'Q8_0':

@@ -1,8 +1,9 @@
+/** IEEE binary16 codec (the one in @skvq/formats), under this package's historical names. */
+export { decodeFp16 as f16ToF32, encodeFp16 as f32ToF16 } from '@skvq/formats';
 export { type ConvertOptions, type ConvertResult, convertToGguf } from './convert.js';
 export { checkTokenizer, createLlamaModel, geometryOf } from './create-model.js';
 export { FINGERPRINT_PREFIX, fingerprintBytes, fingerprintFile } from './fingerprint.js';
 export { createForward, type ForwardFn } from './forward.js';
-export { f16ToF32, f32ToF16 } from './fp16.js';
 export {
   DEFAULT_PREFILL_CHUNK,
   type GeneratedToken,
@@ -49,7 +50,7 @@ export {
   perplexity,
 } from './perplexity.js';
 export { createGgufAdapter, createLlama2cAdapter, ggufAdapter, llama2cAdapter } from './plugins.js';
-export { argmax, createRng, logProb, sampleToken } from './sampling.js';
+export { argmax, logProb, sampleToken } from './sampling.js';
 export { STORY_OPENINGS, splitStories } from './stories.js';
 export {
   createTokenizer,

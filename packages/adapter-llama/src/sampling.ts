@@ -1,8 +1,4 @@
-import { mulberry32 } from '@skvq/core';
 import { fail } from './errors.js';
-
-/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
-export const createRng: (seed: number) => () => number = mulberry32;
 
 /** Index of the largest logit (first one on ties, as run.c's argmax). */
 export function argmax(logits: Float32Array, offset = 0, length = logits.length - offset): number {

@@ -1,6 +1,6 @@
+import { mulberry32 } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import {
-  createRng,
   dequantizeTensor,
   f16ToF32,
   f32ToF16,
@@ -25,7 +25,7 @@ function random(n: number, rng: () => number): Float32Array {
 
 describe('kernels against their scalar references', () => {
   it('matmul equals matmulReference for odd and even sizes', () => {
-    const rng = createRng(7);
+    const rng = mulberry32(7);
     for (const [tokens, inDim, outDim] of [
       [1, 64, 64],
       [3, 172, 65],
@@ -53,7 +53,7 @@ describe('kernels against their scalar references', () => {
   });
 
   it('Q8_0 quantize then dequantize is within half a step per block', () => {
-    const rng = createRng(3);
+    const rng = mulberry32(3);
     const data = random(32 * 8, rng);
     const bytes = quantizeQ8_0(data);
     expect(bytes.length).toBe(8 * 34);
@@ -94,15 +94,15 @@ describe('kernels against their scalar references', () => {
 describe('sampling', () => {
   it('greedy is argmax; seeded sampling is reproducible and stays in the nucleus', () => {
     const logits = Float32Array.from([0, 5, 1, 4.9]);
-    expect(sampleToken(logits, 0, 1, createRng(1))).toBe(1);
+    expect(sampleToken(logits, 0, 1, mulberry32(1))).toBe(1);
     const draws = (seed: number, n: number) => {
-      const rng = createRng(seed);
+      const rng = mulberry32(seed);
       return Array.from({ length: n }, () => sampleToken(logits, 1, 0.9, rng));
     };
     expect(draws(5, 20)).toEqual(draws(5, 20));
     // tokens 1 and 3 hold ~0.91 of the mass: top-p 0.9 never draws 0 or 2
     expect([...new Set(draws(9, 200))].sort()).toEqual([1, 3]);
-    expect(() => sampleToken(logits, -1, 1, createRng(1))).toThrow(/temperature/);
+    expect(() => sampleToken(logits, -1, 1, mulberry32(1))).toThrow(/temperature/);
   });
 
   it('logProb is a normalised log-softmax', () => {

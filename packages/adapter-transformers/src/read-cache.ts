@@ -2,8 +2,9 @@
 // copied (fp16 bits widened), packed pages go through the backend's dequantize kernel.
 // Only the public surface of @skvq/cache is used: DenseCache's per-layer stores and
 // QuantizedCache.segments(layer).
-import { type DenseCache, f16BitsToF32, QuantizedCache } from '@skvq/cache';
+import { type DenseCache, QuantizedCache } from '@skvq/cache';
 import { type BackendPlugin, type KvSegment, kvHidden, SkvqError } from '@skvq/core';
+import { f16BitsToF32 } from '@skvq/formats';
 
 export type StoredCache = DenseCache | QuantizedCache;
 

@@ -1,12 +1,11 @@
 import {
   contiguousGroupOffsets,
-  type KvGeometry,
   type KvSegment,
   metaBytesPerUnit,
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeTokensReference } from '@skvq/formats';
 
 /**
  * K/V streams for the backends' decode benchmarks (one Llama-2-7B layer by default):
@@ -107,12 +106,3 @@ export function benchDenseStream(length: number, channels: number, seed: number)
     },
   ];
 }
-
-/** One Llama-2-7B layer: 32 query heads = 32 KV heads, head dim 128, pairwise RoPE. */
-export const BENCH_GEOMETRY: KvGeometry = {
-  layers: 1,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};

@@ -4,6 +4,7 @@ import {
   type KvSegment,
   kvHidden,
   type MetaFormat,
+  mulberry32,
   queryHidden,
   type RopeStyle,
 } from '@skvq/core';
@@ -13,7 +14,7 @@ import {
   randomTokens,
   testGeometry,
 } from './generators.js';
-import { createRng, type Rng, randomNormal, randomPermutation } from './rng.js';
+import { type Rng, randomNormal, randomPermutation } from './rng.js';
 import { buildSegments, type SegmentPiece } from './segments.js';
 
 /** A piece described by name, turned into a SegmentPiece once the channel count is known. */
@@ -84,7 +85,7 @@ function toPiece(rng: Rng, spec: PieceSpec, channels: number): SegmentPiece {
 
 /** Builds the random data, layouts and segment lists of one case (deterministic per seed). */
 export function buildAttentionCase(spec: AttentionCaseSpec): AttentionCase {
-  const rng = createRng(spec.seed);
+  const rng = mulberry32(spec.seed);
   const geometry = testGeometry(spec.queryHeads, spec.kvHeads, spec.headDim, spec.rope);
   const channels = kvHidden(geometry);
   const length = spec.keys.reduce((n, p) => n + p.count, 0);

@@ -4,7 +4,6 @@
 // the vitest-based describeBackend). The oracle is the CPU reference backend and the
 // reference quantizers.
 import { cpuReferenceBackend } from '@skvq/backend-cpu';
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type AttendDecodeInputs,
   type AttendPrefillInputs,
@@ -15,12 +14,13 @@ import {
   type Kernels,
   type MetaFormat,
   metaBytesPerUnit,
+  mulberry32,
   rowCodeBytes,
   SkvqError,
   SUPPORTED_BITS,
   SUPPORTED_META_FORMATS,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import {
   type AttentionCase,
   attentionCaseSpecs,
@@ -34,7 +34,6 @@ import {
   randomTokenGroupLayout,
   randomTokens,
 } from './generators.js';
-import { createRng } from './rng.js';
 
 /** Channels of the quantize checks: not a multiple of 8, 5 or 3, so every row has padding. */
 const QUANT_CHANNELS = 37;
@@ -175,7 +174,7 @@ function quantizeTokensChecks(): Check[] {
       area: 'quantizeTokens',
       name: `quantizeTokens bit exact: ${bits} bits, ${meta} meta, permuted unequal groups`,
       run: async (backend: BackendPlugin) => {
-        const rng = createRng(100 + bits * 10 + METAS.indexOf(meta));
+        const rng = mulberry32(100 + bits * 10 + METAS.indexOf(meta));
         const layout = randomTokenGroupLayout(rng, {
           channels: QUANT_CHANNELS,
           bits,
@@ -225,7 +224,7 @@ function quantizeBlockChecks(): Check[] {
       area: 'quantizeBlock',
       name: `quantizeBlock bit exact: ${bits} bits, ${meta} meta (channel-block, KIVI keys)`,
       run: async (backend: BackendPlugin) => {
-        const rng = createRng(200 + bits * 10 + METAS.indexOf(meta));
+        const rng = mulberry32(200 + bits * 10 + METAS.indexOf(meta));
         const layout = channelBlockLayout(
           QUANT_CHANNELS,
           bits,
@@ -257,7 +256,7 @@ function dequantizeChecks(): Check[] {
       area: 'dequantize',
       name: `dequantize equals the reference: ${bits} bits, ${kind}, fp16 and fp8 meta, offset ranges`,
       run: async (backend: BackendPlugin) => {
-        const rng = createRng(300 + bits * 10);
+        const rng = mulberry32(300 + bits * 10);
         for (const meta of ['fp16', 'fp8e4m3', 'fp32'] as const) {
           const tokens = 3 * BLOCK_TOKENS;
           const x = randomTokens(rng, tokens, QUANT_CHANNELS);
@@ -432,7 +431,7 @@ function errorChecks(): Check[] {
       area: 'errors',
       name: 'quantizeTokens: NaN input is NON_FINITE_INPUT',
       run: (b) => {
-        const rng = createRng(400);
+        const rng = mulberry32(400);
         const layout = randomTokenGroupLayout(rng, { channels: 16, bits: 2, meta: 'fp16' });
         const x = randomTokens(rng, 2, 16);
         x[17] = Number.NaN;

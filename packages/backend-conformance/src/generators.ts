@@ -7,7 +7,7 @@ import {
   type RopeStyle,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { encodeFp16 } from '@skvq/quantizer-group-clip';
+import { encodeFp16 } from '@skvq/formats';
 import { type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
 
 /** Clip ratio used by generated layouts: SKVQ's released perplexity setting (SKVQ.md 2). */

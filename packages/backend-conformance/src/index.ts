@@ -1,5 +1,7 @@
+// The checks, generators and case builders, free of any test runner (a browser page runs
+// them too). The vitest wrapper, describeBackend, is the '@skvq/backend-conformance/vitest'
+// subpath, so importing this entry never loads vitest.
 export {
-  BENCH_GEOMETRY,
   BENCH_SINKS,
   BENCH_WINDOW,
   benchDenseStream,
@@ -26,13 +28,6 @@ export {
 } from './checks.js';
 export { ATTENTION_RELATIVE_TOLERANCE, firstDifference, relativeError } from './compare.js';
 export {
-  type ConformanceSkip,
-  type DescribeBackendOptions,
-  describeBackend,
-  REQUIRE_CI_FEATURES_ENV,
-  skipDecision,
-} from './describe-backend.js';
-export {
   channelBlockLayout,
   DEFAULT_ROPE_THETA,
   DEFAULT_TEST_ALPHA,
@@ -44,5 +39,5 @@ export {
   testGeometry,
   toFp16,
 } from './generators.js';
-export { createRng, type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
+export { type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
 export { buildSegments, packSegment, type SegmentPiece } from './segments.js';

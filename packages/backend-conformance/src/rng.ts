@@ -1,12 +1,8 @@
-import { mulberry32 } from '@skvq/core';
 /**
  * Seeded randomness for reproducible conformance data (mulberry32: tiny, fast, and the
  * same sequence in every JavaScript engine, so a failing case can be replayed anywhere).
  */
 export type Rng = () => number;
-
-/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
-export const createRng: (seed: number) => () => number = mulberry32;
 
 /** A standard normal sample (Box-Muller). */
 export function randomNormal(rng: Rng): number {

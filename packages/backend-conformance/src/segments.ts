@@ -1,4 +1,3 @@
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type KvSegment,
   metaBytesPerUnit,
@@ -6,7 +5,7 @@ import {
   rowCodeBytes,
   SkvqError,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { toFp16 } from './generators.js';
 
 /**

@@ -1,9 +1,11 @@
-import { cpuBackend, cpuReferenceBackend } from '@skvq/backend-cpu';
+import { cpuBackend, cpuReferenceBackend, createCpuBackend } from '@skvq/backend-cpu';
 import type { BackendPlugin } from '@skvq/core';
-import { describeBackend } from '../src/index.js';
+import { describeBackend } from '../src/vitest.js';
 
 describeBackend('cpu', () => cpuBackend);
 describeBackend('cpu-reference', () => cpuReferenceBackend);
+// The same backend with decode attention kept in JavaScript (no WebAssembly module).
+describeBackend('cpu (fused: false)', () => createCpuBackend({ fused: false }));
 
 // A backend that cannot run here: its whole suite is registered as skipped, with the
 // reason in every test name, proving skips are reported rather than silently dropped.

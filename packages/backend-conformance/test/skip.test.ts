@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { skipDecision } from '../src/index.js';
+import { skipDecision } from '../src/vitest.js';
 
 describe('skipDecision', () => {
   it('runs without a skip, skips with one, fails a ciMustRun skip when CI requires features', () => {

@@ -7,9 +7,10 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { encodeFp16, quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { encodeFp16, quantizeTokensReference } from '@skvq/formats';
 import { bench, describe } from 'vitest';
-import { attendDecodeFast, attendDecodeReference } from '../src/index.js';
+import { attendDecodeFast } from '../src/fast-attention.js';
+import { attendDecodeReference } from '../src/reference-attention.js';
 
 // One decode step of a Llama-3-8B-like layer (32 query heads, 8 KV heads, head dim 128)
 // over 4096 cached tokens: 5 fp32 sinks, SKVQ pages (K 2 bits, V 1.5 bits, fp8 meta, groups

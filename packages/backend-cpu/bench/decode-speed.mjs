@@ -1,5 +1,5 @@
 // Decode attention speed on one Llama-2-7B layer (issue 4): 32 query heads, 32 KV heads,
-// head dim 128, pairwise RoPE theta 10000, keys cached pre-RoPE; SKVQ K2 V1.5 (ternary),
+// head dim 128, RoPE theta 10000 (LLAMA2_7B_LAYER of @skvq/core, HF 'half' style), keys cached pre-RoPE; SKVQ K2 V1.5 (ternary),
 // token-group layout, random permutation, equal groups of 128, fp8 e4m3 metadata; 5 fp32
 // sinks and a 128-token fp32 window. Compares, interleaved, medians:
 //   fused   cpuBackend.attendDecode over the packed pages (WebAssembly SIMD path)
@@ -8,8 +8,13 @@
 //   deq     cpuBackend.dequantize of the whole packed page, then attendDecode over fp32
 // Usage (after `pnpm build` in this package):
 //   node bench/decode-speed.mjs [tokens...] [--reps N] [--only fused,denseW,...]
-import { contiguousGroupOffsets, metaBytesPerUnit, rowCodeBytes } from '@skvq/core';
-import { cpuBackend, quantizeTokensFast, setFusedWasmEnabled } from '../dist/index.js';
+import {
+  contiguousGroupOffsets,
+  LLAMA2_7B_LAYER,
+  metaBytesPerUnit,
+  rowCodeBytes,
+} from '@skvq/core';
+import { cpuBackend, createCpuBackend } from '../dist/index.js';
 
 const args = process.argv.slice(2);
 const repsAt = args.indexOf('--reps');
@@ -20,18 +25,14 @@ const flagValues = new Set([repsAt, onlyAt].filter((i) => i >= 0).map((i) => i +
 const sizes = args.filter((a, i) => !a.startsWith('--') && !flagValues.has(i)).map(Number);
 const LENGTHS = sizes.length > 0 ? sizes : [4096, 32768];
 
-const geometry = {
-  layers: 1,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const geometry = LLAMA2_7B_LAYER;
 const CHANNELS = 32 * 128;
 const SINKS = 5;
 const WINDOW = 128;
 const attrs = { geometry, keysPreRope: true };
 const k = cpuBackend.kernels;
+/** The same backend with decode attention kept in JavaScript. */
+const plain = createCpuBackend({ fused: false }).kernels;
 
 function rng(seed) {
   let a = seed >>> 0;
@@ -75,7 +76,7 @@ function stream(length, bits, seed) {
   const packed = length - SINKS - WINDOW;
   const codes = new Uint8Array(packed * rowCodeBytes(l));
   const meta = new Uint8Array(packed * metaBytesPerUnit(l));
-  quantizeTokensFast({
+  k.quantizeTokens({
     layout: l,
     x: x.subarray(SINKS * CHANNELS, (SINKS + packed) * CHANNELS),
     count: packed,
@@ -151,14 +152,7 @@ for (const length of LENGTHS) {
   const variants = {
     fused: () => k.attendDecode(quant, attrs),
     denseW: () => k.attendDecode(dense, attrs),
-    denseJ: () => {
-      setFusedWasmEnabled(false);
-      try {
-        return k.attendDecode(dense, attrs);
-      } finally {
-        setFusedWasmEnabled(true);
-      }
-    },
+    denseJ: () => plain.attendDecode(dense, attrs),
     deq: () => dequantizeThenAttend(quant),
   };
   const names = Object.keys(variants).filter((n) => ONLY === null || ONLY.includes(n));

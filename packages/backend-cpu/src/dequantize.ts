@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type DequantizeInputs,
   metaBytesPerUnit,
@@ -6,15 +5,18 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
-import { assertSpan, validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import {
+  assertSpan,
+  checkDequantizeInputs,
+  dequantizeReference,
+  validateLayout,
+} from '@skvq/formats';
 import { rowReader } from './fast-rows.js';
-import { checkDequantizeInputs, dequantizeReference } from './reference-rows.js';
 
 function checkLayoutAndBytes(inputs: DequantizeInputs, where: string): void {
   checkDequantizeInputs(inputs, where);
   const { layout, codes, meta, first, count } = inputs;
-  if (layout.kind === 'token-group') validateTokenGroupLayout(layout, where);
-  else validateChannelBlockLayout(layout, where);
+  validateLayout(layout, where);
   const unit = tokensPerMetaUnit(layout);
   const end = first + count;
   assertSpan(codes.length, 0, end * rowCodeBytes(layout), 'codes', where);

@@ -1,21 +1,17 @@
 import {
   type AttendDecodeInputs,
+  type AttendInputs,
   type AttendPrefillInputs,
   type AttentionAttrs,
+  decodeJob,
   type KvSegment,
   kvHidden,
+  prefillJob,
   queryHidden,
 } from '@skvq/core';
+import { type CheckedAttrs, checkAttendJob, ropeTable, rotateRow } from '@skvq/formats';
 import { rowReader } from './fast-rows.js';
 import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
-import { ropeTable, rotateRow } from './rope-tables.js';
-import {
-  type CheckedAttrs,
-  checkAttention,
-  checkAttrs,
-  checkPosition,
-  checkPrefillRange,
-} from './validate-attention.js';
 
 /**
  * Fast CPU attention over the segment lists. Per cached token the key row is decoded once
@@ -150,35 +146,6 @@ function attendFast(
   return out;
 }
 
-export function attendDecodeFast(inputs: AttendDecodeInputs, attrs: AttentionAttrs): Float32Array {
-  const where = 'attendDecode (cpu)';
-  const checked = checkAttrs(attrs, where);
-  checkPosition(inputs.position, where);
-  checkAttention(inputs, 1, checked, where);
-  if (fusedDecodeAvailable(checked)) {
-    return attendDecodeFused(
-      inputs.q,
-      inputs.position,
-      inputs.keys,
-      inputs.values,
-      inputs.length,
-      inputs.attentionSums,
-      checked,
-    );
-  }
-  return attendFast(
-    inputs.q,
-    1,
-    inputs.position,
-    false,
-    inputs.keys,
-    inputs.values,
-    inputs.length,
-    inputs.attentionSums,
-    checked,
-  );
-}
-
 /**
  * Scores kept at once by the fast prefill: rows x queryHeads x length float32 values. A
  * 4096-token prompt of 32 heads would need 2 GiB in one go, so query rows are processed in
@@ -186,47 +153,60 @@ export function attendDecodeFast(inputs: AttendDecodeInputs, attrs: AttentionAtt
  */
 export const PREFILL_SCORE_BUDGET = 1 << 22;
 
-export function attendPrefillFast(
-  inputs: AttendPrefillInputs,
+/**
+ * The cpu backend's one attention job. A decode row goes through the WebAssembly SIMD
+ * module when `fused` and the engine allow; everything else through attendFast, in chunks
+ * of query rows that keep the score matrix within PREFILL_SCORE_BUDGET.
+ */
+export function attendJobFast(
+  job: AttendInputs,
   attrs: AttentionAttrs,
+  options: { fused: boolean } = { fused: true },
 ): Float32Array {
-  const where = 'attendPrefill (cpu)';
-  const checked = checkAttrs(attrs, where);
-  checkPrefillRange(inputs.start, inputs.count, inputs.length, where);
-  checkAttention(inputs, inputs.count, checked, where);
+  const checked = checkAttendJob(job, attrs, 'attend (cpu)');
+  const { q, rows, start, causal, keys, values, length, attentionSums } = job;
+  if (!causal && options.fused && fusedDecodeAvailable(checked)) {
+    return attendDecodeFused(q, start, keys, values, length, attentionSums, checked);
+  }
   const qHidden = queryHidden(checked.geometry);
   const chunk = Math.max(
     1,
-    Math.floor(PREFILL_SCORE_BUDGET / (checked.geometry.queryHeads * inputs.length)),
+    Math.floor(PREFILL_SCORE_BUDGET / (checked.geometry.queryHeads * length)),
   );
-  if (chunk >= inputs.count) {
-    return attendFast(
-      inputs.q,
-      inputs.count,
-      inputs.start,
-      true,
-      inputs.keys,
-      inputs.values,
-      inputs.length,
-      inputs.attentionSums,
-      checked,
-    );
+  if (chunk >= rows) {
+    return attendFast(q, rows, start, causal, keys, values, length, attentionSums, checked);
   }
-  const out = new Float32Array(inputs.count * qHidden);
-  for (let first = 0; first < inputs.count; first += chunk) {
-    const rows = Math.min(chunk, inputs.count - first);
+  const out = new Float32Array(rows * qHidden);
+  for (let first = 0; first < rows; first += chunk) {
+    const n = Math.min(chunk, rows - first);
     const part = attendFast(
-      inputs.q.subarray(first * qHidden, (first + rows) * qHidden),
-      rows,
-      inputs.start + first,
-      true,
-      inputs.keys,
-      inputs.values,
-      inputs.length,
-      inputs.attentionSums,
+      q.subarray(first * qHidden, (first + n) * qHidden),
+      n,
+      start + first,
+      causal,
+      keys,
+      values,
+      length,
+      attentionSums,
       checked,
     );
     out.set(part, first * qHidden);
   }
   return out;
+}
+
+/** Decode as a job; `fused: false` keeps it in JavaScript even where SIMD is available. */
+export function attendDecodeFast(
+  inputs: AttendDecodeInputs,
+  attrs: AttentionAttrs,
+  options: { fused: boolean } = { fused: true },
+): Float32Array {
+  return attendJobFast(decodeJob(inputs), attrs, options);
+}
+
+export function attendPrefillFast(
+  inputs: AttendPrefillInputs,
+  attrs: AttentionAttrs,
+): Float32Array {
+  return attendJobFast(prefillJob(inputs), attrs);
 }

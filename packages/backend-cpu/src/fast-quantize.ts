@@ -14,7 +14,7 @@ import {
   quantParams,
   validateTokenGroupLayout,
   writeMeta,
-} from '@skvq/quantizer-group-clip';
+} from '@skvq/formats';
 
 /**
  * Fast token-group quantize: the same float32 steps as quantizeTokensReference (so the

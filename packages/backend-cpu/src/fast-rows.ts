@@ -1,8 +1,5 @@
 import { type KvSegment, metaBytesPerUnit, rowCodeBytes } from '@skvq/core';
-import { decodeRow } from './code-tables.js';
-import { fp16Table } from './fp16-table.js';
-import { layoutPlan } from './layout-plan.js';
-import { decodeMetaRun } from './meta-decode.js';
+import { decodeMetaRun, decodeRow, fp16Table, layoutPlan } from '@skvq/formats';
 
 /** Fills `out` (channels floats, original channel order) with token i of a segment. */
 export type RowReader = (i: number, out: Float32Array) => void;

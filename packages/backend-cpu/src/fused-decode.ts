@@ -1,4 +1,11 @@
 import { type KvSegment, kvHidden, queryHidden } from '@skvq/core';
+import {
+  type CheckedAttrs,
+  ROPE_TABLE_STEP,
+  type RopeTable,
+  ropeTable,
+  rotateRow,
+} from '@skvq/formats';
 import { rowReader } from './fast-rows.js';
 import {
   configurePacked,
@@ -11,8 +18,6 @@ import {
   throwBadChunk,
   writeQueryPairs,
 } from './fused-packed.js';
-import { ROPE_TABLE_STEP, type RopeTable, ropeTable, rotateRow } from './rope-tables.js';
-import type { CheckedAttrs } from './validate-attention.js';
 import { type FusedAttentionExports, fusedAttentionWasm } from './wasm-module.js';
 
 /**

@@ -7,10 +7,7 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { byteDecodeTable, decodeRow } from './code-tables.js';
-import { fp16Table } from './fp16-table.js';
-import { layoutPlan } from './layout-plan.js';
-import { fp8Table } from './meta-decode.js';
+import { byteDecodeTable, decodeRow, fp8Table, fp16Table, layoutPlan } from '@skvq/formats';
 import type { FusedAttentionExports } from './wasm-module.js';
 
 /**

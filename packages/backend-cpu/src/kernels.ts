@@ -1,10 +1,14 @@
-import { quantizeBlockReference } from '@skvq/baselines';
-import type { Kernels, QuantizeBlockInputs, QuantizeTokensInputs } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import {
+  decodeAndPrefill,
+  type Kernels,
+  type QuantizeBlockInputs,
+  type QuantizeTokensInputs,
+} from '@skvq/core';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { dequantizeKernelFast, dequantizeKernelReference } from './dequantize.js';
-import { attendDecodeFast, attendPrefillFast } from './fast-attention.js';
+import { attendJobFast } from './fast-attention.js';
 import { quantizeTokensFast } from './fast-quantize.js';
-import { attendDecodeReference, attendPrefillReference } from './reference-attention.js';
+import { attendReferenceJob } from './reference-attention.js';
 
 function quantizeTokensKernelReference(inputs: QuantizeTokensInputs): void {
   quantizeTokensReference(
@@ -39,15 +43,20 @@ export const referenceKernels: Kernels = {
   quantizeTokens: quantizeTokensKernelReference,
   quantizeBlock: quantizeBlockKernel,
   dequantize: dequantizeKernelReference,
-  attendDecode: attendDecodeReference,
-  attendPrefill: attendPrefillReference,
+  attend: attendReferenceJob,
+  ...decodeAndPrefill(attendReferenceJob),
 };
 
-/** Fast kernels for plain JavaScript (Node 20 and browsers, no native code). */
-export const fastKernels: Kernels = {
-  quantizeTokens: quantizeTokensFast,
-  quantizeBlock: quantizeBlockKernel,
-  dequantize: dequantizeKernelFast,
-  attendDecode: attendDecodeFast,
-  attendPrefill: attendPrefillFast,
-};
+/**
+ * Fast kernels for Node 20 and browsers, no native code; `fused` lets decode attention use
+ * the WebAssembly SIMD module when the engine has it.
+ */
+export function fastKernels(options: { fused: boolean }): Kernels {
+  return {
+    quantizeTokens: quantizeTokensFast,
+    quantizeBlock: quantizeBlockKernel,
+    dequantize: dequantizeKernelFast,
+    attend: (job, attrs) => attendJobFast(job, attrs, options),
+    ...decodeAndPrefill((job, attrs) => attendJobFast(job, attrs, options)),
+  };
+}

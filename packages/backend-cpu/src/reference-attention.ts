@@ -1,21 +1,17 @@
 import {
   type AttendDecodeInputs,
+  type AttendInputs,
   type AttendPrefillInputs,
   type AttentionAttrs,
   applyRope,
+  decodeJob,
   type KvSegment,
   kvHidden,
+  prefillJob,
   queryHidden,
   ropeInverseFrequencies,
 } from '@skvq/core';
-import { segmentRowsReference } from './reference-rows.js';
-import {
-  type CheckedAttrs,
-  checkAttention,
-  checkAttrs,
-  checkPosition,
-  checkPrefillRange,
-} from './validate-attention.js';
+import { type CheckedAttrs, checkAttendJob, segmentRowsReference } from '@skvq/formats';
 
 /**
  * Reference attention: the oracle every backend is compared with. It reconstructs every
@@ -110,44 +106,23 @@ function attendReference(
   return out;
 }
 
+/** The oracle's one attention job (decode: one non-causal row; prefill: causal rows). */
+export function attendReferenceJob(job: AttendInputs, attrs: AttentionAttrs): Float32Array {
+  const checked = checkAttendJob(job, attrs, 'attend (cpu-reference)');
+  const { q, rows, start, causal, keys, values, length, attentionSums } = job;
+  return attendReference(q, rows, start, causal, keys, values, length, attentionSums, checked);
+}
+
 export function attendDecodeReference(
   inputs: AttendDecodeInputs,
   attrs: AttentionAttrs,
 ): Float32Array {
-  const where = 'attendDecode (cpu-reference)';
-  const checked = checkAttrs(attrs, where);
-  checkPosition(inputs.position, where);
-  checkAttention(inputs, 1, checked, where);
-  return attendReference(
-    inputs.q,
-    1,
-    inputs.position,
-    false,
-    inputs.keys,
-    inputs.values,
-    inputs.length,
-    inputs.attentionSums,
-    checked,
-  );
+  return attendReferenceJob(decodeJob(inputs), attrs);
 }
 
 export function attendPrefillReference(
   inputs: AttendPrefillInputs,
   attrs: AttentionAttrs,
 ): Float32Array {
-  const where = 'attendPrefill (cpu-reference)';
-  const checked = checkAttrs(attrs, where);
-  checkPrefillRange(inputs.start, inputs.count, inputs.length, where);
-  checkAttention(inputs, inputs.count, checked, where);
-  return attendReference(
-    inputs.q,
-    inputs.count,
-    inputs.start,
-    true,
-    inputs.keys,
-    inputs.values,
-    inputs.length,
-    inputs.attentionSums,
-    checked,
-  );
+  return attendReferenceJob(prefillJob(inputs), attrs);
 }

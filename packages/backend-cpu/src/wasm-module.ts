@@ -52,7 +52,6 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 }
 
 let instance: FusedAttentionExports | null | undefined;
-let enabled = true;
 
 function usable(bytes: Uint8Array<ArrayBuffer>): boolean {
   return typeof WebAssembly === 'object' && WebAssembly.validate(bytes);
@@ -67,7 +66,6 @@ function usable(bytes: Uint8Array<ArrayBuffer>): boolean {
  * path is used.
  */
 export function fusedAttentionWasm(): FusedAttentionExports | null {
-  if (!enabled) return null;
   if (instance !== undefined) return instance;
   const bytes = decodeBase64(FUSED_ATTENTION_WASM_BASE64);
   if (!usable(bytes)) {
@@ -95,12 +93,4 @@ export async function prepareFusedAttentionWasm(): Promise<void> {
   }
   const { instance: created } = await WebAssembly.instantiate(bytes, {});
   instance = created.exports as unknown as FusedAttentionExports;
-}
-
-/**
- * Turns the WebAssembly path off (false) or back on (true), e.g. to test or benchmark the
- * pure JavaScript fallback on an engine that has SIMD.
- */
-export function setFusedWasmEnabled(on: boolean): void {
-  enabled = on;
 }

@@ -8,18 +8,16 @@ import {
   SUPPORTED_BITS,
   SUPPORTED_META_FORMATS,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeTokensReference } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
+import { dequantizeKernelFast, dequantizeKernelReference } from '../src/dequantize.js';
 import {
   attendDecodeFast,
-  attendDecodeReference,
   attendPrefillFast,
-  attendPrefillReference,
-  dequantizeKernelFast,
-  dequantizeKernelReference,
   PREFILL_SCORE_BUDGET,
-  quantizeTokensFast,
-} from '../src/index.js';
+} from '../src/fast-attention.js';
+import { quantizeTokensFast } from '../src/fast-quantize.js';
+import { attendDecodeReference, attendPrefillReference } from '../src/reference-attention.js';
 import {
   geometry,
   normals,

@@ -8,16 +8,13 @@ import {
   queryHidden,
   SkvqError,
 } from '@skvq/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assembleWat } from '../scripts/assemble-wat.mjs';
+import { attendDecodeFast } from '../src/fast-attention.js';
+import { FUSED_CHUNK_TOKENS } from '../src/fused-decode.js';
 import { PACKED_CHUNK_TOKENS } from '../src/fused-packed.js';
-import {
-  attendDecodeFast,
-  attendDecodeReference,
-  cpuBackend,
-  FUSED_CHUNK_TOKENS,
-  setFusedWasmEnabled,
-} from '../src/index.js';
+import { cpuBackend, createCpuBackend } from '../src/index.js';
+import { attendDecodeReference } from '../src/reference-attention.js';
 import { FUSED_ATTENTION_WASM_BASE64 } from '../src/wasm-bytes.js';
 import { fusedAttentionWasm } from '../src/wasm-module.js';
 import {
@@ -33,8 +30,6 @@ import {
 /** Same bound as fast-vs-reference.test.ts: float32 scores against the float64 oracle. */
 const FAST_TOLERANCE = 1e-5;
 
-afterEach(() => setFusedWasmEnabled(true));
-
 describe('WebAssembly module', () => {
   it('the committed bytes are the assembled wasm/fused-attention.wat (run pnpm build:wasm)', async () => {
     const wat = await readFile(join(import.meta.dirname, '../wasm/fused-attention.wat'), 'utf8');
@@ -46,10 +41,13 @@ describe('WebAssembly module', () => {
     expect(fusedAttentionWasm()).not.toBeNull();
   });
 
-  it('instantiates under Node 20 (SIMD available), and can be switched off', () => {
+  it('instantiates under Node 20 (SIMD available); createCpuBackend({ fused: false }) stays in JavaScript', () => {
     expect(fusedAttentionWasm()).not.toBeNull();
-    setFusedWasmEnabled(false);
-    expect(fusedAttentionWasm()).toBeNull();
+    expect(cpuBackend.label?.()).toBe('cpu (WebAssembly SIMD decode)');
+    const plain = createCpuBackend({ fused: false });
+    expect(plain.name).toBe('cpu');
+    expect(plain.init).toBeUndefined();
+    expect(plain.label?.()).toBe('cpu (JavaScript)');
   });
 });
 
@@ -109,9 +107,7 @@ describe('fused decode (WebAssembly) against the reference and the JavaScript pa
         });
         const qv = normals(r, queryHidden(g));
         const fused = attendDecodeFast(inputs(0), attrs);
-        setFusedWasmEnabled(false);
-        const js = attendDecodeFast(inputs(1), attrs);
-        setFusedWasmEnabled(true);
+        const js = attendDecodeFast(inputs(1), attrs, { fused: false });
         const ref = attendDecodeReference(inputs(2), attrs);
         expect(relErr(fused, ref)).toBeLessThan(FAST_TOLERANCE);
         expect(relErr(js, ref)).toBeLessThan(FAST_TOLERANCE);

@@ -1,4 +1,3 @@
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type BitWidth,
   type KvGeometry,
@@ -9,7 +8,7 @@ import {
   type QuantLayout,
   rowCodeBytes,
 } from '@skvq/core';
-import { encodeFp16, quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { encodeFp16, quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 
 /**
  * Small self-contained generators for this package's tests (the shared ones live in

@@ -1,11 +1,7 @@
 import { type AttentionAttrs, applyRope, type KvSegment, kvHidden } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
-import {
-  attendDecodeFast,
-  attendDecodeReference,
-  attendPrefillFast,
-  attendPrefillReference,
-} from '../src/index.js';
+import { attendDecodeFast, attendPrefillFast } from '../src/fast-attention.js';
+import { attendDecodeReference, attendPrefillReference } from '../src/reference-attention.js';
 import { geometry, normals, relErr, rng, segments, tokenGroupLayout } from './helpers.js';
 
 const fp32 = (data: Float32Array, positions: number[]): KvSegment => ({

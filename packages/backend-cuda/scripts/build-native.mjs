@@ -6,7 +6,7 @@
 //      the target architecture and PTX for its virtual architecture (so newer GPUs JIT it),
 //      and the same PTX as text to build/kernels/<name>.ptx.
 // Needs nvcc (NVCC, `which nvcc`, or /usr/local/cuda/bin/nvcc), a C++ compiler, python3,
-// and Node headers (SKVQ_NODEDIR, or /usr when /usr/include/node has them). No GPU needed.
+// node-gyp and node-addon-api (optional peer dependencies: install them to build), and Node headers (SKVQ_NODEDIR, or /usr when /usr/include/node has them). No GPU needed.
 // Environment: SKVQ_CUDA_ARCH (default 90: sm_90 SASS + compute_90 PTX).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -43,7 +43,28 @@ function findNvcc() {
 
 const nodedir =
   process.env.SKVQ_NODEDIR ?? (existsSync('/usr/include/node/node_api.h') ? '/usr' : undefined);
-const gyp = join(root, 'node_modules', '.bin', 'node-gyp');
+/**
+ * node-gyp and node-addon-api are build-time tools only (optional peer dependencies, never
+ * runtime ones): this package's own node_modules (a workspace checkout), the project that
+ * installed it (node_modules/.bin above it), or PATH.
+ */
+function findNodeGyp() {
+  const candidates = [
+    join(root, 'node_modules', '.bin', 'node-gyp'),
+    join(root, '..', '..', '.bin', 'node-gyp'),
+    join(root, '..', '.bin', 'node-gyp'),
+  ];
+  const local = candidates.find((path) => existsSync(path));
+  if (local !== undefined) return local;
+  const which = spawnSync('which', ['node-gyp'], { encoding: 'utf8' });
+  if (which.status === 0 && which.stdout.trim()) return which.stdout.trim();
+  console.error(
+    'build-native: node-gyp not found; install the build tools next to this package: npm install --save-dev node-gyp node-addon-api',
+  );
+  process.exit(1);
+}
+
+const gyp = findNodeGyp();
 // binding.gyp lives in native/, not at the package root: a root binding.gyp would make
 // package managers run node-gyp as an implicit install script.
 run(gyp, ['rebuild', '--directory=native', ...(nodedir ? [`--nodedir=${nodedir}`] : [])]);

@@ -11,14 +11,15 @@
 //   node scripts/gpu-bench.mjs --emulator --lengths 1024 --iters 1   (CPU smoke test)
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { LLAMA2_7B_LAYER, LLAMA2_7B_LAYERS } from '@skvq/core';
+import { cudaAvailability } from '../dist/index.js';
 import {
   AttentionRunner,
   CudaDevice,
-  cudaAvailability,
   DeviceLayout,
   KernelArgs,
   SegmentTable,
-} from '../dist/index.js';
+} from '../dist/internal.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -37,13 +38,7 @@ const ITERS = Number(opts.iters);
 const SINKS = 5;
 const WINDOW = 128;
 const GROUP = 128;
-const geometry = {
-  layers: 32,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const geometry = { ...LLAMA2_7B_LAYER, layers: LLAMA2_7B_LAYERS };
 const C = geometry.kvHeads * geometry.headDim;
 const QH = geometry.queryHeads * geometry.headDim;
 /** Target of the issue: >= 5x faster than dense fp16 at 128k tokens. */

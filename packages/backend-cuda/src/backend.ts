@@ -43,6 +43,12 @@ export function createCudaBackend(ordinal = 0, options: CudaBackendOptions = {})
     name: options.name ?? CUDA_BACKEND_NAME,
     description: 'CUDA kernels behind a Node addon: fused SKVQ quantize and dequantize-attention',
     priority: CUDA_BACKEND_PRIORITY,
+    label: () => {
+      const where = addon === 'emulator' ? 'CPU emulator' : 'GPU';
+      return current === null
+        ? `${options.name ?? CUDA_BACKEND_NAME} (${where})`
+        : `${options.name ?? CUDA_BACKEND_NAME} (${current.info.name}, ${where})`;
+    },
     init() {
       if (!current) current = CudaDevice.open(ordinal, { addon });
     },

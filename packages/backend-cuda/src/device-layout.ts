@@ -1,6 +1,7 @@
 import type { QuantLayout } from '@skvq/core';
+import { layoutPlan } from '@skvq/formats';
 import type { CudaDevice, DeviceBuffer } from './device.js';
-import { groupOfPositions, type LayoutNumbers, layoutNumbers } from './layout-codes.js';
+import { type LayoutNumbers, layoutNumbers } from './layout-codes.js';
 
 /** A quantization layout with its lookup arrays resident on the device. */
 export class DeviceLayout {
@@ -18,7 +19,7 @@ export class DeviceLayout {
     this.numbers = layoutNumbers(layout);
     if (layout.kind === 'token-group') {
       this.perm = layout.perm ? device.upload(layout.perm) : null;
-      this.groupOf = device.upload(groupOfPositions(layout.groupOffsets, layout.channels));
+      this.groupOf = device.upload(layoutPlan(layout).pairOf);
       this.groupOffsets = device.upload(layout.groupOffsets);
     } else {
       this.perm = null;

@@ -1,9 +1,8 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
-  type AttendDecodeInputs,
-  type AttendPrefillInputs,
+  type AttendInputs,
   type AttentionAttrs,
   type DequantizeInputs,
+  decodeAndPrefill,
   type Kernels,
   type KvGeometry,
   type KvSegment,
@@ -21,8 +20,10 @@ import {
   assertFinite,
   assertPositiveInt,
   assertSpan,
+  validateChannelBlockLayout,
+  validateLayout,
   validateTokenGroupLayout,
-} from '@skvq/quantizer-group-clip';
+} from '@skvq/formats';
 import { AttentionRunner, rotateQueries } from './attention.js';
 import type { CudaDevice, DeviceBuffer } from './device.js';
 import { DeviceLayout } from './device-layout.js';
@@ -61,11 +62,6 @@ function withScope<T>(device: CudaDevice, body: (scope: Scope) => T): T {
 function finishQuantize(device: CudaDevice, errorWord: DeviceBuffer, where: string): void {
   device.synchronize();
   throwKernelErrors(errorWord.download(new Uint32Array(1))[0]!, where);
-}
-
-function validateLayout(layout: QuantLayout, where: string): void {
-  if (layout?.kind === 'channel-block') validateChannelBlockLayout(layout, where);
-  else validateTokenGroupLayout(layout, where);
 }
 
 /** Tokens of a channel-block page share one metadata unit per blockTokens. */
@@ -155,7 +151,7 @@ function uploadStream(
   return scope.keep(new SegmentTable(scope.device, device, locations));
 }
 
-function attend(
+function runAttention(
   device: CudaDevice,
   inputs: {
     q: Float32Array;
@@ -217,6 +213,24 @@ function attend(
  * runs the CUDA kernels and downloads the result. `device()` gives the initialised device.
  */
 export function createHostKernels(device: () => CudaDevice): Kernels {
+  /** The one attention job: decode (one non-causal row) and prefill (causal rows) alike. */
+  const attendJob = (job: AttendInputs, attrs: AttentionAttrs): Float32Array => {
+    const where = 'cuda attend';
+    if (!Number.isInteger(job.start) || job.start < 0) {
+      throw new SkvqError(
+        'INVALID_ARGUMENT',
+        `${where}: start ${job.start} must be a non-negative integer`,
+      );
+    }
+    assertPositiveInt(job.rows, 'rows', where);
+    if (!job.causal && job.rows !== 1) {
+      throw new SkvqError(
+        'INVALID_ARGUMENT',
+        `${where}: a non-causal (decode) job has 1 query row, got ${job.rows}`,
+      );
+    }
+    return runAttention(device(), job, attrs, job.rows, job.start, job.causal, where);
+  };
   return {
     quantizeTokens(inputs: QuantizeTokensInputs): void {
       const where = 'cuda quantizeTokens';
@@ -319,27 +333,7 @@ export function createHostKernels(device: () => CudaDevice): Kernels {
       });
     },
 
-    attendDecode(inputs: AttendDecodeInputs, attrs: AttentionAttrs): Float32Array {
-      const where = 'cuda attendDecode';
-      if (!Number.isInteger(inputs.position) || inputs.position < 0) {
-        throw new SkvqError(
-          'INVALID_ARGUMENT',
-          `${where}: position ${inputs.position} must be a non-negative integer`,
-        );
-      }
-      return attend(device(), inputs, attrs, 1, inputs.position, false, where);
-    },
-
-    attendPrefill(inputs: AttendPrefillInputs, attrs: AttentionAttrs): Float32Array {
-      const where = 'cuda attendPrefill';
-      assertPositiveInt(inputs.count, 'count', where);
-      if (!Number.isInteger(inputs.start) || inputs.start < 0) {
-        throw new SkvqError(
-          'INVALID_ARGUMENT',
-          `${where}: start ${inputs.start} must be a non-negative integer`,
-        );
-      }
-      return attend(device(), inputs, attrs, inputs.count, inputs.start, true, where);
-    },
+    attend: attendJob,
+    ...decodeAndPrefill(attendJob),
   };
 }

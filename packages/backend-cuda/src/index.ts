@@ -1,16 +1,3 @@
-export {
-  ACC_PER_THREAD,
-  ATTENTION_SHARED_BUDGET,
-  ATTENTION_THREADS,
-  type AttentionCall,
-  AttentionRunner,
-  type AttentionRunnerOptions,
-  attendSharedBytes,
-  chooseChunkLength,
-  chooseTileTokens,
-  MAX_QUERY_HIDDEN,
-  rotateQueries,
-} from './attention.js';
 export { type CudaAvailability, cudaAvailability } from './availability.js';
 export {
   CUDA_BACKEND_NAME,
@@ -20,35 +7,5 @@ export {
   createCudaBackend,
   cudaBackend,
 } from './backend.js';
-export { assertSignature, CudaDevice, DeviceBuffer, type LaunchConfig } from './device.js';
-export { DeviceLayout } from './device-layout.js';
-export { cudaError, throwKernelErrors } from './errors.js';
-export {
-  bitsCode,
-  groupOfPositions,
-  layoutNumbers,
-  META_CODES,
-  SEGMENT_KIND,
-} from './layout-codes.js';
-export {
-  type AddonKind,
-  addonPath,
-  type CudaDeviceInfo,
-  emulatorAddonPath,
-  KERNEL_MODULES,
-  type KernelModule,
-  kernelImagePath,
-  nativeBuildDir,
-} from './native.js';
-export { KernelArgs } from './params.js';
-export { enqueueDequantize, enqueueQuantizeBlock, enqueueQuantizeTokens } from './quantize-ops.js';
-export {
-  buildLocations,
-  type DeviceSegment,
-  MAX_SEGMENT_ROWS,
-  MAX_SEGMENTS,
-  packSegmentDescriptors,
-  SEGMENT_DESCRIPTOR_BYTES,
-  SegmentTable,
-} from './segments.js';
-export { type ArgType, KERNEL_SIGNATURES, PTX_PARAM_TYPE } from './signatures.js';
+export type { CudaDevice, DeviceBuffer } from './device.js';
+export type { AddonKind, CudaDeviceInfo } from './native.js';

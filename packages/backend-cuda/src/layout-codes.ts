@@ -18,15 +18,6 @@ export const META_CODES: Readonly<Record<MetaFormat, number>> = { fp32: 0, fp16:
 /** Segment kinds of the attention descriptor table (common.cuh SKVQ_SEG_*). */
 export const SEGMENT_KIND = { fp32: 0, fp16: 1, tokenGroup: 2, channelBlock: 3 } as const;
 
-/** Group index of every permuted position of a token-group layout (the kernels' lookup). */
-export function groupOfPositions(groupOffsets: Uint32Array, channels: number): Uint32Array {
-  const out = new Uint32Array(channels);
-  for (let g = 0; g + 1 < groupOffsets.length; g++) {
-    out.fill(g, groupOffsets[g]!, groupOffsets[g + 1]!);
-  }
-  return out;
-}
-
 /** The numbers of a layout every kernel launch needs. */
 export interface LayoutNumbers {
   bitsCode: number;

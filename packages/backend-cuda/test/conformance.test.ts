@@ -1,4 +1,4 @@
-import { describeBackend } from '@skvq/backend-conformance';
+import { describeBackend } from '@skvq/backend-conformance/vitest';
 import { createCudaBackend, cudaAvailability } from '../src/index.js';
 
 // The shared suite, twice: on the GPU (skipped with the driver's reason where there is

@@ -3,7 +3,7 @@ import {
   type CudaDevice,
   type KernelArgs,
   type LaunchConfig,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 export interface RecordedLaunch {
   module: string;

@@ -1,4 +1,3 @@
-import { dequantizeBlockReference, quantizeBlockReference } from '@skvq/baselines';
 import {
   type BitWidth,
   type ChannelBlockLayout,
@@ -13,18 +12,15 @@ import {
 } from '@skvq/core';
 import {
   decodeFp16,
+  dequantizeBlockReference,
   dequantizeTokensReference,
   encodeFp16,
+  quantizeBlockReference,
   quantizeTokensReference,
-} from '@skvq/quantizer-group-clip';
+} from '@skvq/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type AddonKind,
-  createCudaBackend,
-  cudaAvailability,
-  emulatorAddonPath,
-  KernelArgs,
-} from '../src/index.js';
+import { type AddonKind, createCudaBackend, cudaAvailability } from '../src/index.js';
+import { emulatorAddonPath, KernelArgs } from '../src/internal.js';
 import { referenceAttention } from './reference-attention.js';
 
 // The same suite runs twice: on the GPU through the CUDA addon (skipped with the reason on

@@ -1,4 +1,11 @@
-import { contiguousGroupOffsets, type KvGeometry, type TokenGroupLayout } from '@skvq/core';
+import {
+  contiguousGroupOffsets,
+  type KvGeometry,
+  LLAMA2_7B_LAYER,
+  LLAMA2_7B_LAYERS,
+  type TokenGroupLayout,
+} from '@skvq/core';
+import { layoutPlan } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
 import {
   ATTENTION_SHARED_BUDGET,
@@ -11,22 +18,15 @@ import {
   enqueueDequantize,
   enqueueQuantizeBlock,
   enqueueQuantizeTokens,
-  groupOfPositions,
   KernelArgs,
   MAX_QUERY_HIDDEN,
   packSegmentDescriptors,
   SEGMENT_DESCRIPTOR_BYTES,
   SegmentTable,
-} from '../src/index.js';
+} from '../src/internal.js';
 import { fakeDevice } from './fake-device.js';
 
-const geometry7b: KvGeometry = {
-  layers: 32,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'pairwise', theta: 10000 },
-};
+const geometry7b: KvGeometry = { ...LLAMA2_7B_LAYER, layers: LLAMA2_7B_LAYERS };
 
 function tokenGroup(channels: number, groupSize: number): TokenGroupLayout {
   const perm = new Uint32Array(channels);
@@ -109,8 +109,17 @@ describe('segment tables', () => {
     expect(v.getInt32(b + 52, true)).toBe(1);
   });
 
-  it('gives each permuted position its group', () => {
-    expect([...groupOfPositions(Uint32Array.of(0, 2, 5), 5)]).toEqual([0, 0, 1, 1, 1]);
+  it('gives each permuted position its group (the device lookup comes from layoutPlan)', () => {
+    const layout: TokenGroupLayout = {
+      kind: 'token-group',
+      channels: 5,
+      bits: 2,
+      meta: 'fp8e4m3',
+      perm: null,
+      groupOffsets: Uint32Array.of(0, 2, 5),
+      alpha: 1,
+    };
+    expect([...layoutPlan(layout).pairOf]).toEqual([0, 0, 1, 1, 1]);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   kernelImagePath,
   nativeBuildDir,
   PTX_PARAM_TYPE,
-} from '../src/index.js';
+} from '../src/internal.js';
 
 // CI runs `pnpm --filter @skvq/backend-cuda build:native` before the tests and sets
 // SKVQ_REQUIRE_CI_FEATURES=1: there a missing build fails instead of skipping.

@@ -1,6 +1,11 @@
-import { BENCH_GEOMETRY, benchPackedStream, benchRows } from '@skvq/backend-conformance';
+import { benchPackedStream, benchRows } from '@skvq/backend-conformance';
 import { cpuBackend } from '@skvq/backend-cpu';
-import type { AttentionAttrs, BackendPlugin, KvGeometry } from '@skvq/core';
+import {
+  type AttentionAttrs,
+  type BackendPlugin,
+  type KvGeometry,
+  LLAMA2_7B_LAYER,
+} from '@skvq/core';
 import { bench, describe } from 'vitest';
 import type { GpujsMode } from '../src/index.js';
 import { probeMode } from '../test/helpers.js';
@@ -21,8 +26,8 @@ const LENGTHS = (process.env.SKVQ_BENCH_LENGTHS ?? '4096,32768').split(',').map(
 const MODES = (process.env.SKVQ_BENCH_GPUJS_MODES ?? 'cpu,webasm,headlessgl').split(
   ',',
 ) as GpujsMode[];
-const CHANNELS = BENCH_GEOMETRY.queryHeads * BENCH_GEOMETRY.headDim;
-const GEOMETRY: KvGeometry = BENCH_GEOMETRY;
+const CHANNELS = LLAMA2_7B_LAYER.queryHeads * LLAMA2_7B_LAYER.headDim;
+const GEOMETRY: KvGeometry = LLAMA2_7B_LAYER;
 const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

@@ -1,13 +1,4 @@
 import {
-  type CheckedAttrs,
-  checkAttention,
-  checkAttrs,
-  checkPosition,
-  checkPrefillRange,
-  ropeTable,
-  rotateRow,
-} from '@skvq/backend-cpu';
-import {
   type AttendDecodeInputs,
   type AttendPrefillInputs,
   type AttentionAttrs,
@@ -18,6 +9,15 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
+import {
+  type CheckedAttrs,
+  checkAttention,
+  checkAttrs,
+  checkPosition,
+  checkPrefillRange,
+  ropeTable,
+  rotateRow,
+} from '@skvq/formats';
 import {
   ATTENTION_CHUNK,
   MAX_PREFILL_ROWS,

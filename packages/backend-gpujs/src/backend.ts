@@ -1,4 +1,12 @@
-import { type BackendPlugin, describeError, type Kernels, SkvqError } from '@skvq/core';
+import {
+  type AttendKernel,
+  type BackendPlugin,
+  decodeAndPrefill,
+  describeError,
+  type Kernels,
+  SkvqError,
+} from '@skvq/core';
+import { runJob } from '@skvq/formats';
 import { attendDecodeGpujs, attendPrefillGpujs } from './attention.js';
 import {
   ATTENTION_CHUNK,
@@ -38,6 +46,12 @@ export interface GpujsBackendOptions {
    * default MAX_SLICE_TOKENS). Lower it for devices with small texture limits.
    */
   maxSliceTokens?: number;
+  /**
+   * Quantize values within this distance of a rounding boundary are recomputed on the host
+   * with the reference arithmetic (default QUANT_BOUNDARY_MARGIN). 1 recomputes every row
+   * and 0 none: both give the reference bytes, which is how the tests check each path.
+   */
+  quantBoundaryMargin?: number;
   /** Registry name (default 'gpujs'). */
   name?: string;
   /** Registry priority (default GPUJS_PRIORITY: below WebGPU, above the CPU backends). */
@@ -109,12 +123,18 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     }
     return ctx;
   };
+  // The one attention job; decode and prefill keep their own slice plans inside.
+  const attend: AttendKernel = (job, attrs) =>
+    runJob(job, `backend "${name}" attend`, {
+      decode: (inputs) => attendDecodeGpujs(context(), inputs, attrs),
+      prefill: (inputs) => attendPrefillGpujs(context(), inputs, attrs),
+    });
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensGpujs(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockGpujs(context(), inputs),
     dequantize: (inputs) => dequantizeGpujs(context(), inputs),
-    attendDecode: (inputs, attrs) => attendDecodeGpujs(context(), inputs, attrs),
-    attendPrefill: (inputs, attrs) => attendPrefillGpujs(context(), inputs, attrs),
+    attend,
+    ...decodeAndPrefill(attend),
   };
   return {
     kind: 'backend',
@@ -125,6 +145,8 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
     kernels,
     context,
     mode: () => context().mode,
+    // What gpu.js really runs on ("gpujs (webgl2)"); before init() only the name is known.
+    label: () => (ctx === undefined ? name : `${name} (${ctx.mode})`),
     async init() {
       if (ctx !== undefined) return;
       const module = await loadModule(options, name);
@@ -171,7 +193,7 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
           { details: { mode, required } },
         );
       }
-      ctx = new GpujsContext(module, gpu, mode, name, maxSliceTokens);
+      ctx = new GpujsContext(module, gpu, mode, name, maxSliceTokens, options.quantBoundaryMargin);
     },
     dispose() {
       ctx?.dispose();

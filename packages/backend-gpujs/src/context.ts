@@ -1,5 +1,5 @@
 import { describeError, SkvqError } from '@skvq/core';
-import { MAX_SLICE_TOKENS } from './constants.js';
+import { MAX_SLICE_TOKENS, QUANT_BOUNDARY_MARGIN } from './constants.js';
 import {
   type GpujsInstance,
   type GpujsKernelFunction,
@@ -48,6 +48,8 @@ export class GpujsContext {
     readonly name: string,
     /** Most key positions per attention pass (a power of two, >= ATTENTION_CHUNK). */
     readonly maxSliceTokens: number = MAX_SLICE_TOKENS,
+    /** Quantize values this close to a rounding boundary are recomputed on the host. */
+    readonly quantBoundaryMargin: number = QUANT_BOUNDARY_MARGIN,
   ) {}
 
   /** Runs a kernel (compiled on first use) and returns what gpu.js returned. */

@@ -1,5 +1,3 @@
-import { checkDequantizeInputs } from '@skvq/backend-cpu';
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type DequantizeInputs,
   metaBytesPerUnit,
@@ -8,7 +6,7 @@ import {
   SkvqError,
   tokensPerMetaUnit,
 } from '@skvq/core';
-import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { checkDequantizeInputs, validateLayout } from '@skvq/formats';
 import { MAX_SLICE_FLOATS } from './constants.js';
 import { flatten, type GpujsContext } from './context.js';
 import { dequantizeSource } from './sources/dequantize.js';
@@ -23,8 +21,7 @@ export function dequantizeGpujs(ctx: GpujsContext, inputs: DequantizeInputs): Fl
   const where = 'gpujs dequantize';
   checkDequantizeInputs(inputs, where);
   const { layout, codes, meta, first, count } = inputs;
-  if (layout.kind === 'token-group') validateTokenGroupLayout(layout, where);
-  else validateChannelBlockLayout(layout, where);
+  validateLayout(layout, where);
   const rows = first + count;
   const unit = tokensPerMetaUnit(layout);
   const metaNeeded = Math.ceil(rows / unit) * metaBytesPerUnit(layout);

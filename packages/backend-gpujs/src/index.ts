@@ -1,3 +1,5 @@
+/** Moved to @skvq/core (uses each backend's label()); re-exported here for compatibility. */
+export { backendLabel } from '@skvq/core';
 export { attendDecodeGpujs, attendPrefillGpujs } from './attention.js';
 export { createGpujsBackend, type GpujsBackend, type GpujsBackendOptions } from './backend.js';
 export {
@@ -10,7 +12,6 @@ export {
 } from './constants.js';
 export { GpujsContext, type KernelSpec } from './context.js';
 export { dequantizeGpujs } from './dequantize.js';
-export { backendLabel } from './label.js';
 export {
   GPUJS_MODES,
   type GpujsInstance,
@@ -20,8 +21,4 @@ export {
   type GpujsRequestedMode,
   modeOfKernel,
 } from './modes.js';
-export {
-  quantizeBlockGpujs,
-  quantizeTokensGpujs,
-  setQuantBoundaryMarginForTests,
-} from './quantize.js';
+export { quantizeBlockGpujs, quantizeTokensGpujs } from './quantize.js';

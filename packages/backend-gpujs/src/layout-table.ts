@@ -1,5 +1,5 @@
-import { layoutPlan } from '@skvq/backend-cpu';
 import { type BitWidth, maxQ, type QuantLayout } from '@skvq/core';
+import { layoutPlan } from '@skvq/formats';
 
 /** Floats per channel in a layout table: [byte in row, divisor, metadata pair index]. */
 export const TABLE_STRIDE = 3;
@@ -35,27 +35,20 @@ const tables = new WeakMap<QuantLayout, Float32Array>();
 /**
  * Per original channel c: where its code lies in a row (byte, divisor) and which scale/zero
  * pair dequantizes it (its group for token-group layouts, c itself for channel-block).
- * Cached per layout object, like the CPU backend's layout plans.
+ * Cached per layout object, like @skvq/formats' layout plans.
  */
 export function layoutTable(layout: QuantLayout): Float32Array {
   const cached = tables.get(layout);
   if (cached !== undefined) return cached;
   const C = layout.channels;
   const table = new Float32Array(C * TABLE_STRIDE);
-  const { storageOf } = layoutPlan(layout);
-  const groupOf = new Uint32Array(C);
-  if (layout.kind === 'token-group') {
-    const offsets = layout.groupOffsets;
-    for (let g = 0; g + 1 < offsets.length; g++) {
-      for (let j = offsets[g] as number; j < (offsets[g + 1] as number); j++) groupOf[j] = g;
-    }
-  }
+  const { storageOf, pairOf } = layoutPlan(layout);
   for (let c = 0; c < C; c++) {
     const j = storageOf[c] as number;
     const [byte, divisor] = place(layout.bits, j);
     table[c * TABLE_STRIDE] = byte;
     table[c * TABLE_STRIDE + 1] = divisor;
-    table[c * TABLE_STRIDE + 2] = layout.kind === 'token-group' ? (groupOf[j] as number) : c;
+    table[c * TABLE_STRIDE + 2] = pairOf[j] as number;
   }
   tables.set(layout, table);
   return table;

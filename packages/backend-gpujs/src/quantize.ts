@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type BitWidth,
   type ChannelBlockLayout,
@@ -17,13 +16,14 @@ import {
 import {
   assertFinite,
   assertSpan,
+  layoutPlan,
   packCodes,
   quantizeValue,
   quantParams,
+  validateChannelBlockLayout,
   validateTokenGroupLayout,
   writeMeta,
-} from '@skvq/quantizer-group-clip';
-import { QUANT_BOUNDARY_MARGIN } from './constants.js';
+} from '@skvq/formats';
 import { flatten, type GpujsContext } from './context.js';
 import { codesSource, minMaxSource } from './sources/quantize.js';
 
@@ -73,18 +73,15 @@ function planFor(layout: QuantLayout): Omit<UnitPlan, 'statRows' | 'codeRows'> {
   let plan: Omit<UnitPlan, 'statRows' | 'codeRows'>;
   if (layout.kind === 'token-group') {
     const G = groupCount(layout);
-    const idx = new Float32Array(C);
+    const { channelOf, pairOf } = layoutPlan(layout);
+    const idx = Float32Array.from(channelOf);
     let maxLength = 1;
     for (let g = 0; g < G; g++) {
-      const a = layout.groupOffsets[g] as number;
-      const b = layout.groupOffsets[g + 1] as number;
-      maxLength = Math.max(maxLength, b - a);
-      for (let j = a; j < b; j++) {
-        const ch = layout.perm === null ? j : (layout.perm[j] as number);
-        idx[j] = ch;
-        elem[2 * j] = ch;
-        elem[2 * j + 1] = g;
-      }
+      maxLength = Math.max(maxLength, layout.groupOffsets[g + 1]! - layout.groupOffsets[g]!);
+    }
+    for (let j = 0; j < C; j++) {
+      elem[2 * j] = channelOf[j]!;
+      elem[2 * j + 1] = pairOf[j]!;
     }
     plan = {
       bits: layout.bits,
@@ -236,12 +233,6 @@ function exactRow(
   packCodes(plan.bits, scratch, out, 0);
 }
 
-/** Margin override for tests: 1 flags every value (exercises the host path). */
-let marginOverride: number | undefined;
-export function setQuantBoundaryMarginForTests(margin: number | undefined): void {
-  marginOverride = margin;
-}
-
 function writeParams(
   meta: MetaFormat,
   out: Uint8Array,
@@ -272,7 +263,7 @@ export function quantizeTokensGpujs(ctx: GpujsContext, inputs: QuantizeTokensInp
   assertFinite(x, 0, count * C, where);
   if (count === 0) return;
   const plan: UnitPlan = { ...planFor(layout), statRows: count, codeRows: count };
-  const result = quantizeOnDevice(ctx, plan, x, marginOverride ?? QUANT_BOUNDARY_MARGIN);
+  const result = quantizeOnDevice(ctx, plan, x, ctx.quantBoundaryMargin);
   codes.set(result.codes, codesOffset);
   writeParams(layout.meta, meta, metaOffset, result.params, count * 2 * groupCount(layout));
 }
@@ -289,7 +280,7 @@ export function quantizeBlockGpujs(ctx: GpujsContext, inputs: QuantizeBlockInput
   assertSpan(meta.length, metaOffset, 2 * C * META_BYTES[layout.meta], 'meta', where);
   assertFinite(x, 0, T * C, where);
   const plan: UnitPlan = { ...planFor(layout), statRows: 1, codeRows: T };
-  const result = quantizeOnDevice(ctx, plan, x, marginOverride ?? QUANT_BOUNDARY_MARGIN);
+  const result = quantizeOnDevice(ctx, plan, x, ctx.quantBoundaryMargin);
   codes.set(result.codes, codesOffset);
   writeParams(layout.meta, meta, metaOffset, result.params, 2 * C);
 }

@@ -1,11 +1,11 @@
-import { ROPE_TABLE_STEP, ropeTable } from '@skvq/backend-cpu';
 import type { RopeConfig } from '@skvq/core';
+import { ROPE_TABLE_STEP, ropeTable } from '@skvq/formats';
 
 /**
  * RoPE angles for one slice of key positions. The kernel never forms position x frequency
  * in float32 (that loses ~1e-2 rad at 128k tokens): the position splits as
  * hi * ROPE_STEP + lo and the angle-addition formula combines cos/sin(lo f) with
- * cos/sin(hi STEP f), both computed in float64 by the CPU backend's table and rounded once.
+ * cos/sin(hi STEP f), both computed in float64 by @skvq/formats' table and rounded once.
  * Layout: [loCos | loSin] (ROPE_STEP x half each), then the slice's hi rows [hiCos | hiSin].
  */
 export const ROPE_STEP = ROPE_TABLE_STEP;

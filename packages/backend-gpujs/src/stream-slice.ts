@@ -1,4 +1,3 @@
-import { decodeMetaRun, fp16Table, layoutPlan } from '@skvq/backend-cpu';
 import {
   type KvSegment,
   metaBytesPerUnit,
@@ -7,6 +6,7 @@ import {
   rowCodeBytes,
   tokensPerMetaUnit,
 } from '@skvq/core';
+import { decodeMetaRun, fp16Table, layoutPlan } from '@skvq/formats';
 import { FloatBuffer } from './float-buffer.js';
 import { codeBase, layoutTable } from './layout-table.js';
 

@@ -1,4 +1,4 @@
-import { describeBackend } from '@skvq/backend-conformance';
+import { describeBackend } from '@skvq/backend-conformance/vitest';
 import { createGpujsBackend } from '../src/index.js';
 import { probeMode } from './helpers.js';
 

@@ -1,20 +1,19 @@
 import {
   channelBlockLayout,
-  createRng,
   randomTokenGroupLayout,
   randomTokens,
 } from '@skvq/backend-conformance';
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type BitWidth,
   contiguousGroupOffsets,
   metaBytesPerUnit,
+  mulberry32,
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
-import { afterEach, expect, test } from 'vitest';
-import { setQuantBoundaryMarginForTests } from '../src/index.js';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
+import { expect, test } from 'vitest';
+import { createGpujsBackend, type GpujsBackend, type GpujsMode } from '../src/index.js';
 import { describeModes } from './helpers.js';
 
 const BITS: BitWidth[] = [8, 4, 3, 2, 1.5];
@@ -43,9 +42,22 @@ function quantizeBoth(
   return { want, got };
 }
 
-afterEach(() => setQuantBoundaryMarginForTests(undefined));
+/** Another backend in the same mode whose quantize flags values within `margin` of a boundary. */
+async function withMargin<T>(
+  mode: GpujsMode,
+  margin: number,
+  body: (backend: GpujsBackend) => T,
+): Promise<T> {
+  const backend = createGpujsBackend({ mode, require: mode, quantBoundaryMargin: margin });
+  await backend.init();
+  try {
+    return body(backend);
+  } finally {
+    backend.dispose();
+  }
+}
 
-await describeModes('quantize: exact on rounding boundaries', (backend) => {
+await describeModes('quantize: exact on rounding boundaries', (backend, mode) => {
   test('values exactly on half-way points (ties) give the reference codes', () => {
     // One group per token spanning [0, maxq] with alpha 1: scale 1, zero 0, so x = k + 0.5
     // divides to exactly k + 0.5, where a division one ulp low would round down.
@@ -73,56 +85,58 @@ await describeModes('quantize: exact on rounding boundaries', (backend) => {
     }
   });
 
-  test('with every value flagged (host path only) and with none (device path only) the bytes equal the reference', () => {
-    const rng = createRng(7);
+  test('with every value flagged (host path only) and with none (device path only) the bytes equal the reference', async () => {
+    const rng = mulberry32(7);
     for (const margin of [1, 0]) {
-      setQuantBoundaryMarginForTests(margin);
-      for (const bits of BITS) {
-        const layout = randomTokenGroupLayout(rng, {
-          channels: 29,
-          bits,
-          meta: 'fp16',
-          groupSize: 5,
-        });
-        const x = randomTokens(rng, 6, 29);
-        const before = backend.context().exactRowRecomputes;
-        const { want, got } = quantizeBoth(backend, layout, x, 6);
-        expect(Array.from(got.codes), `margin ${margin}, ${bits} bits`).toEqual(
-          Array.from(want.codes),
-        );
-        expect(Array.from(got.meta)).toEqual(Array.from(want.meta));
-        const recomputed = backend.context().exactRowRecomputes - before;
-        if (margin === 1) expect(recomputed).toBe(6);
-      }
+      await withMargin(mode, margin, (backend) => {
+        for (const bits of BITS) {
+          const layout = randomTokenGroupLayout(rng, {
+            channels: 29,
+            bits,
+            meta: 'fp16',
+            groupSize: 5,
+          });
+          const x = randomTokens(rng, 6, 29);
+          const before = backend.context().exactRowRecomputes;
+          const { want, got } = quantizeBoth(backend, layout, x, 6);
+          expect(Array.from(got.codes), `margin ${margin}, ${bits} bits`).toEqual(
+            Array.from(want.codes),
+          );
+          expect(Array.from(got.meta)).toEqual(Array.from(want.meta));
+          const recomputed = backend.context().exactRowRecomputes - before;
+          if (margin === 1) expect(recomputed).toBe(6);
+        }
+      });
     }
   });
 
-  test('channel-block (KIVI keys) on boundaries and with every row flagged', () => {
-    setQuantBoundaryMarginForTests(1);
-    const rng = createRng(8);
-    for (const bits of BITS) {
-      const layout = channelBlockLayout(19, bits, 'fp8e4m3', 4);
-      const x = randomTokens(rng, 4, 19);
-      const want = {
-        codes: new Uint8Array(4 * rowCodeBytes(layout)),
-        meta: new Uint8Array(metaBytesPerUnit(layout)),
-      };
-      const got = {
-        codes: new Uint8Array(want.codes.length),
-        meta: new Uint8Array(want.meta.length),
-      };
-      quantizeBlockReference(layout, x, 0, want.codes, 0, want.meta, 0);
-      backend.kernels.quantizeBlock?.({
-        layout,
-        x,
-        codes: got.codes,
-        codesOffset: 0,
-        meta: got.meta,
-        metaOffset: 0,
-      });
-      expect(Array.from(got.codes), `${bits} bits`).toEqual(Array.from(want.codes));
-      expect(Array.from(got.meta)).toEqual(Array.from(want.meta));
-    }
+  test('channel-block (KIVI keys) on boundaries and with every row flagged', async () => {
+    const rng = mulberry32(8);
+    await withMargin(mode, 1, (backend) => {
+      for (const bits of BITS) {
+        const layout = channelBlockLayout(19, bits, 'fp8e4m3', 4);
+        const x = randomTokens(rng, 4, 19);
+        const want = {
+          codes: new Uint8Array(4 * rowCodeBytes(layout)),
+          meta: new Uint8Array(metaBytesPerUnit(layout)),
+        };
+        const got = {
+          codes: new Uint8Array(want.codes.length),
+          meta: new Uint8Array(want.meta.length),
+        };
+        quantizeBlockReference(layout, x, 0, want.codes, 0, want.meta, 0);
+        backend.kernels.quantizeBlock?.({
+          layout,
+          x,
+          codes: got.codes,
+          codesOffset: 0,
+          meta: got.meta,
+          metaOffset: 0,
+        });
+        expect(Array.from(got.codes), `${bits} bits`).toEqual(Array.from(want.codes));
+        expect(Array.from(got.meta)).toEqual(Array.from(want.meta));
+      }
+    });
   });
 
   test('a metadata range error writes nothing', () => {

@@ -1,16 +1,17 @@
 import {
   type AttendDecodeInputs,
+  type AttendInputs,
   type AttendPrefillInputs,
   type AttentionAttrs,
   applyRope,
-  type KvGeometry,
-  type KvSegment,
+  decodeJob,
   kvHidden,
+  prefillJob,
   queryHidden,
   ropeInverseFrequencies,
   SkvqError,
-  validateGeometry,
 } from '@skvq/core';
+import { type CheckedAttrs, checkAttrs, checkPosition, checkPrefillRange } from '@skvq/formats';
 import { ATTENTION_CHUNK_PER_THREAD, ROPE_TILE } from './constants.js';
 import { destroyAll, type GpuContext } from './gpu-context.js';
 import { ropeTables } from './rope-tables.js';
@@ -28,40 +29,13 @@ function invalid(message: string, details: Record<string, unknown> = {}): never 
   throw new SkvqError('INVALID_ARGUMENT', message, { details });
 }
 
-interface Checked {
-  geometry: KvGeometry;
-  keysPreRope: boolean;
-  scale: number;
-}
-
-function checkAttrs(attrs: AttentionAttrs, where: string): Checked {
-  if (attrs === null || typeof attrs !== 'object') invalid(`${where}: attrs must be an object`);
-  const geometry = validateGeometry(attrs.geometry, `${where}: attrs.geometry`);
-  if (typeof attrs.keysPreRope !== 'boolean') {
-    invalid(`${where}: attrs.keysPreRope must be true or false, got ${String(attrs.keysPreRope)}`);
-  }
-  const scale = attrs.scale ?? 1 / Math.sqrt(geometry.headDim);
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) {
-    invalid(`${where}: attrs.scale must be a positive finite number, got ${String(scale)}`, {
-      scale,
-    });
-  }
-  return { geometry, keysPreRope: attrs.keysPreRope, scale };
-}
-
-interface Job {
-  q: Float32Array;
-  rows: number;
-  start: number;
-  causal: boolean;
-  keys: readonly KvSegment[];
-  values: readonly KvSegment[];
-  length: number;
-  attentionSums: Float32Array | undefined;
-}
-
 /** Runs the partial / reduce / (sums) passes for `rows` query rows. */
-async function attend(ctx: GpuContext, job: Job, c: Checked, where: string): Promise<Float32Array> {
+async function attend(
+  ctx: GpuContext,
+  job: AttendInputs,
+  c: CheckedAttrs,
+  where: string,
+): Promise<Float32Array> {
   const { geometry } = c;
   const { queryHeads, headDim } = geometry;
   const qHidden = queryHidden(geometry);
@@ -225,66 +199,40 @@ async function attend(ctx: GpuContext, job: Job, c: Checked, where: string): Pro
   }
 }
 
-export async function attendDecodeWebgpu(
+/**
+ * The WebGPU backend's one attention job. The attributes and query rows are checked here
+ * (the same checks and errors as every backend, from @skvq/formats); the segments are
+ * checked while they are packed into the upload (segments.ts), once per call.
+ */
+export async function attendWebgpu(
+  ctx: GpuContext,
+  job: AttendInputs,
+  attrs: AttentionAttrs,
+): Promise<Float32Array> {
+  const where = 'attend (webgpu)';
+  const c = checkAttrs(attrs, where);
+  if (job.causal) {
+    checkPrefillRange(job.start, job.rows, job.length, where);
+  } else {
+    checkPosition(job.start, where);
+    if (job.rows !== 1)
+      invalid(`${where}: a non-causal (decode) job has 1 query row, got ${job.rows}`);
+  }
+  return attend(ctx, job, c, where);
+}
+
+export function attendDecodeWebgpu(
   ctx: GpuContext,
   inputs: AttendDecodeInputs,
   attrs: AttentionAttrs,
 ): Promise<Float32Array> {
-  const where = 'attendDecode (webgpu)';
-  const c = checkAttrs(attrs, where);
-  if (!Number.isInteger(inputs.position) || inputs.position < 0) {
-    invalid(`${where}: position ${inputs.position} must be a non-negative integer`);
-  }
-  return attend(
-    ctx,
-    {
-      q: inputs.q,
-      rows: 1,
-      start: inputs.position,
-      causal: false,
-      keys: inputs.keys,
-      values: inputs.values,
-      length: inputs.length,
-      attentionSums: inputs.attentionSums,
-    },
-    c,
-    where,
-  );
+  return attendWebgpu(ctx, decodeJob(inputs), attrs);
 }
 
-export async function attendPrefillWebgpu(
+export function attendPrefillWebgpu(
   ctx: GpuContext,
   inputs: AttendPrefillInputs,
   attrs: AttentionAttrs,
 ): Promise<Float32Array> {
-  const where = 'attendPrefill (webgpu)';
-  const c = checkAttrs(attrs, where);
-  const { start, count, length } = inputs;
-  if (
-    !Number.isInteger(start) ||
-    start < 0 ||
-    !Number.isInteger(count) ||
-    count < 1 ||
-    start + count > length
-  ) {
-    invalid(
-      `${where}: query rows start ${start}, count ${count} must satisfy 0 <= start, 1 <= count, start + count <= length (${length})`,
-      { start, count, length },
-    );
-  }
-  return attend(
-    ctx,
-    {
-      q: inputs.q,
-      rows: count,
-      start,
-      causal: true,
-      keys: inputs.keys,
-      values: inputs.values,
-      length,
-      attentionSums: inputs.attentionSums,
-    },
-    c,
-    where,
-  );
+  return attendWebgpu(ctx, prefillJob(inputs), attrs);
 }

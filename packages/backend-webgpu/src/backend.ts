@@ -1,5 +1,11 @@
-import { type BackendPlugin, type Kernels, SkvqError } from '@skvq/core';
-import { attendDecodeWebgpu, attendPrefillWebgpu } from './attention.js';
+import {
+  type AttendKernel,
+  type BackendPlugin,
+  decodeAndPrefill,
+  type Kernels,
+  SkvqError,
+} from '@skvq/core';
+import { attendWebgpu } from './attention.js';
 import { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
 import { dequantizeWebgpu } from './dequantize.js';
 import { acquireDevice } from './device.js';
@@ -44,12 +50,14 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     }
     return ctx;
   };
+  // The one attention job (decode: one non-causal row; prefill: causal rows).
+  const attend: AttendKernel = (job, attrs) => attendWebgpu(context(), job, attrs);
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensWebgpu(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockWebgpu(context(), inputs),
     dequantize: (inputs) => dequantizeWebgpu(context(), inputs),
-    attendDecode: (inputs, attrs) => attendDecodeWebgpu(context(), inputs, attrs),
-    attendPrefill: (inputs, attrs) => attendPrefillWebgpu(context(), inputs, attrs),
+    attend,
+    ...decodeAndPrefill(attend),
   };
   return {
     kind: 'backend',
@@ -58,6 +66,7 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     priority: options.priority ?? WEBGPU_PRIORITY,
     kernels,
     context,
+    label: () => (ctx === undefined ? name : `${name} (${adapterName(ctx.device)})`),
     init() {
       if (ctx !== undefined) return;
       pending ??= (async () => {
@@ -73,4 +82,15 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
       ctx = undefined;
     },
   };
+}
+
+/** The adapter a device runs on, as far as the implementation says (GPUDevice.adapterInfo). */
+function adapterName(device: GPUDevice): string {
+  const info = (
+    device as { adapterInfo?: { description?: string; vendor?: string; architecture?: string } }
+  ).adapterInfo;
+  const parts = [info?.description, info?.vendor, info?.architecture].filter(
+    (part): part is string => typeof part === 'string' && part.length > 0,
+  );
+  return parts.length > 0 ? parts.join(', ') : 'GPU device';
 }

@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type DequantizeInputs,
   metaBytesPerUnit,
@@ -6,7 +5,7 @@ import {
   SkvqError,
   tokensPerMetaUnit,
 } from '@skvq/core';
-import { assertSpan, validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { assertSpan, validateLayout } from '@skvq/formats';
 import { destroyAll, type GpuContext } from './gpu-context.js';
 import { addSegment, BytePool, WordTable } from './segments.js';
 import { readerCommonWgsl, segmentReaderWgsl } from './wgsl/segment-reader.js';
@@ -40,8 +39,7 @@ export async function dequantizeWebgpu(
 ): Promise<Float32Array> {
   const where = 'dequantize (webgpu)';
   const { layout, codes, meta, first, count } = inputs;
-  if (layout?.kind === 'token-group') validateTokenGroupLayout(layout, where);
-  else validateChannelBlockLayout(layout as never, where);
+  validateLayout(layout, where);
   for (const [name, v] of [
     ['first', first],
     ['count', count],

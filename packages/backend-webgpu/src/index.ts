@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 // GPU* types come from @webgpu/types (a dependency); TypeScript users add it to "types".
 
-export { attendDecodeWebgpu, attendPrefillWebgpu } from './attention.js';
+export { attendDecodeWebgpu, attendPrefillWebgpu, attendWebgpu } from './attention.js';
 export { createWebgpuBackend, type WebgpuBackend, type WebgpuBackendOptions } from './backend.js';
 export { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
 export { dequantizeWebgpu } from './dequantize.js';

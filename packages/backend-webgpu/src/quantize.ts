@@ -1,4 +1,3 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
   type ChannelBlockLayout,
   groupCount,
@@ -14,8 +13,10 @@ import {
   assertFinite,
   assertPositiveInt,
   assertSpan,
+  layoutPlan,
+  validateChannelBlockLayout,
   validateTokenGroupLayout,
-} from '@skvq/quantizer-group-clip';
+} from '@skvq/formats';
 import { destroyAll, type GpuContext } from './gpu-context.js';
 import {
   codeWordsPerRow,
@@ -30,17 +31,10 @@ import {
 export function tokenGroupAux(layout: TokenGroupLayout): Uint32Array {
   const C = layout.channels;
   const G = groupCount(layout);
+  const { channelOf, pairOf } = layoutPlan(layout);
   const aux = new Uint32Array(2 * C + G + 1);
-  for (let j = 0; j < C; j++) aux[j] = layout.perm === null ? j : (layout.perm[j] as number);
-  for (let g = 0; g < G; g++) {
-    for (
-      let j = layout.groupOffsets[g] as number;
-      j < (layout.groupOffsets[g + 1] as number);
-      j++
-    ) {
-      aux[C + j] = g;
-    }
-  }
+  aux.set(channelOf, 0);
+  aux.set(pairOf, C);
   aux.set(layout.groupOffsets, 2 * C);
   return aux;
 }

@@ -1,13 +1,11 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
-  groupCount,
   type KvSegment,
   metaBytesPerUnit,
   rowCodeBytes,
   SkvqError,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { layoutPlan, validateLayout } from '@skvq/formats';
 import { bitsCode } from './wgsl/codes.js';
 import { META_FORMAT_CODE, SEGMENT_KIND, SEGMENT_STRIDE } from './wgsl/segment-reader.js';
 
@@ -65,17 +63,10 @@ function readerAux(layout: TokenGroupLayout): Uint32Array {
   let aux = auxCache.get(layout);
   if (aux === undefined) {
     const C = layout.channels;
+    const { storageOf, pairOf } = layoutPlan(layout);
     aux = new Uint32Array(2 * C);
-    for (let j = 0; j < C; j++) aux[layout.perm === null ? j : (layout.perm[j] as number)] = j;
-    for (let g = 0; g < groupCount(layout); g++) {
-      for (
-        let j = layout.groupOffsets[g] as number;
-        j < (layout.groupOffsets[g + 1] as number);
-        j++
-      ) {
-        aux[C + j] = g;
-      }
-    }
+    aux.set(storageOf, 0);
+    aux.set(pairOf, C);
     auxCache.set(layout, aux);
   }
   return aux;
@@ -132,8 +123,7 @@ export function addSegment(
     );
   }
   const layout = seg.layout;
-  if (layout.kind === 'token-group') validateTokenGroupLayout(layout, where);
-  else validateChannelBlockLayout(layout, where);
+  validateLayout(layout, where);
   if (layout.channels !== channels) {
     invalid(
       'SHAPE_MISMATCH',

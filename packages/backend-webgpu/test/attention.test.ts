@@ -1,9 +1,17 @@
-import { attendDecodeReference, attendPrefillReference } from '@skvq/backend-cpu';
-import { type AttentionAttrs, type KvGeometry, queryHidden } from '@skvq/core';
+import { cpuReferenceBackend } from '@skvq/backend-cpu';
+import { type AttentionAttrs, type Kernels, type KvGeometry, queryHidden } from '@skvq/core';
 import { expect, test, vi } from 'vitest';
 import { createWebgpuBackend } from '../src/index.js';
 import { describeWebgpu, probeWebgpu, rng } from './helpers.js';
 import { cacheFixture } from './segments-fixture.js';
+
+// The oracle's kernels are synchronous; the contract's type allows a promise.
+const attendDecodeReference = cpuReferenceBackend.kernels.attendDecode as (
+  ...args: Parameters<NonNullable<Kernels['attendDecode']>>
+) => Float32Array;
+const attendPrefillReference = cpuReferenceBackend.kernels.attendPrefill as (
+  ...args: Parameters<NonNullable<Kernels['attendPrefill']>>
+) => Float32Array;
 
 const probe = await probeWebgpu();
 

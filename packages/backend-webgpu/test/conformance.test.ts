@@ -1,4 +1,4 @@
-import { describeBackend } from '@skvq/backend-conformance';
+import { describeBackend } from '@skvq/backend-conformance/vitest';
 import { createWebgpuBackend } from '../src/index.js';
 import { probeWebgpu } from './helpers.js';
 

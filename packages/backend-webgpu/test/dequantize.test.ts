@@ -1,4 +1,4 @@
-import { dequantizeKernelReference } from '@skvq/backend-cpu';
+import { cpuReferenceBackend } from '@skvq/backend-cpu';
 import {
   type KvSegment,
   type PackedSegment,
@@ -8,6 +8,8 @@ import {
 import { expect, test } from 'vitest';
 import { describeWebgpu, probeWebgpu, rng } from './helpers.js';
 import { cacheFixture } from './segments-fixture.js';
+
+const dequantizeKernelReference = cpuReferenceBackend.kernels.dequantize!;
 
 const probe = await probeWebgpu();
 

@@ -1,4 +1,3 @@
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type BitWidth,
   type ChannelBlockLayout,
@@ -8,7 +7,7 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { expect, test } from 'vitest';
 import { activations, describeWebgpu, permutation, probeWebgpu, rng } from './helpers.js';
 

@@ -1,4 +1,3 @@
-import { quantizeBlockReference } from '@skvq/baselines';
 import {
   type BitWidth,
   type ChannelBlockLayout,
@@ -11,7 +10,7 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { encodeFp16, quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { encodeFp16, quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
 import { activations, permutation } from './helpers.js';
 
 function range(from: number, to: number): Int32Array {

@@ -1,5 +1,5 @@
 import { type BitWidth, kvHidden, listAllowed, type QuantizerContext, SkvqError } from '@skvq/core';
-import { assertAlpha } from '@skvq/quantizer-group-clip';
+import { assertAlpha } from '@skvq/formats';
 
 /** Checks what every baseline reads from a context; returns the stream's channel count. */
 export function checkContext(

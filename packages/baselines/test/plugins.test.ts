@@ -7,7 +7,7 @@ import {
   type QuantizerContext,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { validateTokenGroupLayout } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
 import {
   KIVI_BLOCK_TOKENS,

@@ -1,11 +1,11 @@
 import type { QuantizedCache } from '@skvq/cache';
 import type { BackendPlugin, FpSegment, KvSegment } from '@skvq/core';
-import { applyRope, kvHidden, queryHidden } from '@skvq/core';
+import { applyRope, kvHidden, LLAMA2_7B_LAYER, queryHidden } from '@skvq/core';
 import * as ort from 'onnxruntime-node';
 import { cpuMs } from './clock.js';
 import { denseAttentionModel } from './onnx-attention.js';
 import { type ProfileEntry, profileTop } from './profile.js';
-import { fill, LLAMA2_7B_LAYER, median, randomTokens, skvqCache, TokenPool } from './setup.js';
+import { fill, median, randomTokens, skvqCache, TokenPool } from './setup.js';
 
 export const CONTESTANTS = ['fused', 'dense', 'dequantThenAttend', 'onnxruntime'] as const;
 export type Contestant = (typeof CONTESTANTS)[number];

@@ -1,7 +1,7 @@
 import type { BackendPlugin } from '@skvq/core';
-import { kvHidden, queryHidden } from '@skvq/core';
+import { kvHidden, LLAMA2_7B_LAYER, queryHidden } from '@skvq/core';
 import { cpuMs } from './clock.js';
-import { CHUNK, fill, LLAMA2_7B_LAYER, randomTokens, skvqCache, TokenPool } from './setup.js';
+import { CHUNK, fill, randomTokens, skvqCache, TokenPool } from './setup.js';
 
 /** SKVQ.md section 5: about 1.9 average bits or below lets 1M tokens of Llama-2-7B fit in 80 GB. */
 export const TARGET_BITS = 1.9;

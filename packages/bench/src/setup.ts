@@ -6,20 +6,13 @@ import {
   type CalibrationArtifact,
   type KvGeometry,
   kvHidden,
+  LLAMA2_7B_LAYER,
   mulberry32,
 } from '@skvq/core';
 import { slidingWindowPolicy } from '@skvq/policy-sliding-window';
 import { groupClipQuantizer } from '@skvq/quantizer-group-clip';
 import { cpuMs } from './clock.js';
 
-/** One layer of Llama-2-7B: 32 query heads, 32 KV heads, head dim 128 (HF "half" RoPE). */
-export const LLAMA2_7B_LAYER: KvGeometry = {
-  layers: 1,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'half', theta: 10000 },
-};
 /** SKVQ.md: group 128, K 2 bits, V 1.5 bits (ternary), fp8 scale/zero, window 128, 5 sinks. */
 export const GROUP_SIZE = 128;
 export const WINDOW = 128;
@@ -29,12 +22,9 @@ export const ALPHA = 0.95;
 /** Prefill chunk of the fills. */
 export const CHUNK = 4096;
 
-/** Deterministic pseudo-random numbers (mulberry32 from @skvq/core). */
-export const rng: (seed: number) => () => number = mulberry32;
-
 /** Random activations in [-1, 1) with a few 8x outlier channels (like real keys). */
 export function randomTokens(count: number, channels: number, seed: number): Float32Array {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out = new Float32Array(count * channels);
   for (let i = 0; i < out.length; i++) {
     const s = 2 * r() - 1;
@@ -45,7 +35,7 @@ export function randomTokens(count: number, channels: number, seed: number): Flo
 
 /** Synthetic SKVQ calibration: random permutation, equal groups of 128, alpha 0.95. */
 export function syntheticCalibration(geometry: KvGeometry, seed = 1): CalibrationArtifact {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const channels = kvHidden(geometry);
   const stream = (bits: 2 | 1.5) => {
     const perm = Array.from({ length: channels }, (_, i) => i);

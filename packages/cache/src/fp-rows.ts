@@ -1,5 +1,6 @@
 import type { FpSegment } from '@skvq/core';
-import { decodeF16Array, encodeF16Array } from './fp16.js';
+import { decodeF16Array, encodeF16Array } from '@skvq/formats';
+
 import {
   nextPageTokens,
   type PageGrowth,

@@ -1,37 +1,56 @@
 import {
   type AttendDecodeInputs,
+  type AttendKernel,
   type AttendPrefillInputs,
   type AttentionAttrs,
+  attendKernel,
   type BackendPlugin,
+  decodeJob,
   KERNEL_NAMES,
   type KernelName,
   KernelNotImplementedError,
   type Kernels,
   type MaybePromise,
+  prefillJob,
   type QuantizeBlockInputs,
   type QuantizeTokensInputs,
   SkvqError,
 } from '@skvq/core';
 
 /**
- * Every call the caches make into a backend goes through this module, so that a change of
- * the backend contract (one `attend` job per backend) is adapted here and nowhere else.
+ * Every call the caches make into a backend goes through this module: decode and prefill
+ * reads are both handed to the backend's one `attend` job (core's decodeJob / prefillJob).
  */
+
+function checkKernelsObject(backend: BackendPlugin): void {
+  if (backend === null || typeof backend !== 'object' || typeof backend.kernels !== 'object') {
+    throw new SkvqError('INVALID_PLUGIN', `cache: backend must be a BackendPlugin with kernels`);
+  }
+}
+
+function missing(backend: BackendPlugin, name: KernelName): never {
+  const available = KERNEL_NAMES.filter((k) => typeof backend.kernels[k] === 'function');
+  throw new KernelNotImplementedError(name, backend.name, available);
+}
 
 /** The kernel `name` of `backend`, or a typed error naming kernel and backend. */
 function requireKernel<N extends KernelName>(
   backend: BackendPlugin,
   name: N,
 ): NonNullable<Kernels[N]> {
-  if (backend === null || typeof backend !== 'object' || typeof backend.kernels !== 'object') {
-    throw new SkvqError('INVALID_PLUGIN', `cache: backend must be a BackendPlugin with kernels`);
-  }
+  checkKernelsObject(backend);
   const kernel = backend.kernels[name];
-  if (typeof kernel !== 'function') {
-    const available = KERNEL_NAMES.filter((k) => typeof backend.kernels[k] === 'function');
-    throw new KernelNotImplementedError(name, backend.name, available);
-  }
+  if (typeof kernel !== 'function') missing(backend, name);
   return kernel.bind(backend.kernels) as NonNullable<Kernels[N]>;
+}
+
+/**
+ * The backend's one attention job (its `attend`, or attendDecode and attendPrefill of a
+ * backend written before `attend`), or a typed error naming the kernel.
+ */
+function requireAttend(backend: BackendPlugin): AttendKernel {
+  checkKernelsObject(backend);
+  return attendKernel(backend.kernels) ?? missing(backend, 'attend');
 }
 
 /** Which quantize kernels a cache needs (by the layout kinds of its streams). */
@@ -47,8 +66,7 @@ export interface KernelNeeds {
 export class CacheKernels {
   private readonly tokens: Kernels['quantizeTokens'] | null;
   private readonly block: Kernels['quantizeBlock'] | null;
-  private readonly decode: NonNullable<Kernels['attendDecode']>;
-  private readonly prefill: NonNullable<Kernels['attendPrefill']>;
+  private readonly attend: AttendKernel;
 
   constructor(
     backend: BackendPlugin,
@@ -57,8 +75,7 @@ export class CacheKernels {
   ) {
     this.tokens = needs.tokens ? requireKernel(backend, 'quantizeTokens') : null;
     this.block = needs.block ? requireKernel(backend, 'quantizeBlock') : null;
-    this.decode = requireKernel(backend, 'attendDecode');
-    this.prefill = requireKernel(backend, 'attendPrefill');
+    this.attend = requireAttend(backend);
   }
 
   quantizeTokens(inputs: QuantizeTokensInputs): MaybePromise<void> {
@@ -70,10 +87,10 @@ export class CacheKernels {
   }
 
   attendDecode(inputs: AttendDecodeInputs): MaybePromise<Float32Array> {
-    return this.decode(inputs, this.attrs);
+    return this.attend(decodeJob(inputs), this.attrs);
   }
 
   attendPrefill(inputs: AttendPrefillInputs): MaybePromise<Float32Array> {
-    return this.prefill(inputs, this.attrs);
+    return this.attend(prefillJob(inputs), this.attrs);
   }
 }

@@ -117,7 +117,7 @@ describe('createDenseCache', () => {
         precision: 'fp32',
         backend: { kind: 'backend', name: 'empty', priority: 0, kernels: {} },
       }),
-    ).toThrow(/does not implement kernel "attendDecode"/);
+    ).toThrow(/does not implement kernel "attend"/);
     expect(() =>
       createDenseCache({ geometry, precision: 'bf16' as 'fp32', backend: oracleBackend() }),
     ).toThrow(/precision is bf16; expected fp32, fp16/);

@@ -5,7 +5,7 @@ import {
   rowCodeBytes,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { dequantizeTokensReference, quantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { dequantizeTokensReference, quantizeTokensReference } from '@skvq/formats';
 import {
   type AttentionSegment,
   accumulateError,

@@ -22,7 +22,6 @@ export {
   type KMeansResult,
   kmeans2d,
 } from './kmeans.js';
-export { mulberry32 } from './prng.js';
 export {
   createReorderSession,
   DEFAULT_SAMPLE_TOKENS,

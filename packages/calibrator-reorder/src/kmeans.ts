@@ -1,5 +1,4 @@
-import { SkvqError } from '@skvq/core';
-import { mulberry32 } from './prng.js';
+import { mulberry32, SkvqError } from '@skvq/core';
 import { assertInt, invalid } from './validate.js';
 
 /** Defaults: seed of the PRNG, restarts (sklearn's classic n_init = 10), Lloyd cap. */

@@ -1,10 +1,9 @@
-import { applyRope, type KvGeometry } from '@skvq/core';
+import { applyRope, type KvGeometry, mulberry32 } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import {
   type AttentionSegment,
   attentionOutputError,
   causalAttention,
-  mulberry32,
   ropeRows,
 } from '../src/index.js';
 

@@ -1,6 +1,6 @@
-import { isSkvqError } from '@skvq/core';
+import { isSkvqError, mulberry32 } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
-import { clusterCount, groupChannels, kmeans2d, mulberry32 } from '../src/index.js';
+import { clusterCount, groupChannels, kmeans2d } from '../src/index.js';
 
 function channelsWithOutliers(n: number) {
   const r = mulberry32(4);

@@ -1,7 +1,7 @@
-import { isSkvqError } from '@skvq/core';
+import { isSkvqError, mulberry32 } from '@skvq/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { groupChannels, kmeans2d, mulberry32 } from '../src/index.js';
+import { groupChannels, kmeans2d } from '../src/index.js';
 
 function randomPoints(n: number, seed: number): Float64Array {
   const r = mulberry32(seed);

@@ -1,5 +1,4 @@
-import type { CalibrationBatch, KvGeometry } from '@skvq/core';
-import { mulberry32 } from '../src/index.js';
+import { type CalibrationBatch, type KvGeometry, mulberry32 } from '@skvq/core';
 
 /**
  * Synthetic activations shaped like real LLM K/V (KIVI, KVQuant, SKVQ papers): keys have a

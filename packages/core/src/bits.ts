@@ -51,7 +51,7 @@ export function maxQ(bits: BitWidth): number {
 
 /**
  * Bytes that `count` codes take in the packed format of `bits` (the packing contract every
- * backend reproduces; the layouts are documented in @skvq/quantizer-group-clip):
+ * backend reproduces; the layouts are documented in @skvq/formats):
  * 8 -> 1 per byte; 4 -> 2 per byte; 3 -> dense bit stream (8 codes in 3 bytes);
  * 2 -> 4 per byte; 1.5 -> 5 trits per byte.
  */

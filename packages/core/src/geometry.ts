@@ -115,3 +115,23 @@ export function geometryDifferences(expected: KvGeometry, actual: KvGeometry): s
   }
   return out;
 }
+
+/**
+ * One decoder layer of Llama-2-7B (SKVQ.md section 5), the geometry every benchmark, the
+ * CLI's synthetic runs and the tests share: 32 query heads and 32 KV heads (MHA) of
+ * dimension 128, so kvHidden = 4096; RoPE theta 10000. The RoPE style is 'half' because
+ * Llama-2 as published in the Hugging Face layout (transformers' LlamaAttention) rotates
+ * with rotate_half, pairing channels (i, i + 64); Meta's original checkpoints pair (2i, 2i+1)
+ * and the conversion script permutes the q/k weights to match. The whole model is
+ * `{ ...LLAMA2_7B_LAYER, layers: LLAMA2_7B_LAYERS }`.
+ */
+export const LLAMA2_7B_LAYER: Readonly<KvGeometry> = Object.freeze({
+  layers: 1,
+  queryHeads: 32,
+  kvHeads: 32,
+  headDim: 128,
+  rope: Object.freeze<RopeConfig>({ style: 'half', theta: 10_000 }),
+});
+
+/** Decoder layers of Llama-2-7B. */
+export const LLAMA2_7B_LAYERS = 32;

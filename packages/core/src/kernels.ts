@@ -116,6 +116,71 @@ export interface AttendPrefillInputs {
   attentionSums?: Float32Array;
 }
 
+/**
+ * One attention job, decode and prefill alike: `rows` consecutive query positions
+ * `start .. start+rows-1` over the cached tokens. Causal: row i sees the positions
+ * <= start + i (prefill). Not causal: every row sees all `length` positions (decode: one
+ * row at its own position). Backends implement this one kernel (`attend`); attendDecode and
+ * attendPrefill are the same job spelled the old way (decodeJob / prefillJob).
+ */
+export interface AttendInputs {
+  /** [rows, queryHeads * headDim], pre-RoPE. */
+  q: Float32Array;
+  /** Position of the first query row (its RoPE position). */
+  start: number;
+  rows: number;
+  causal: boolean;
+  keys: readonly KvSegment[];
+  values: readonly KvSegment[];
+  length: number;
+  attentionSums?: Float32Array;
+}
+
+/** A decode call as an attention job: one row at `position`, seeing every cached token. */
+export function decodeJob(inputs: AttendDecodeInputs): AttendInputs {
+  const { q, position, keys, values, length, attentionSums } = inputs;
+  return { q, start: position, rows: 1, causal: false, keys, values, length, attentionSums };
+}
+
+/** A prefill call as an attention job: `count` causal rows from `start`. */
+export function prefillJob(inputs: AttendPrefillInputs): AttendInputs {
+  const { q, start, count, keys, values, length, attentionSums } = inputs;
+  return { q, start, rows: count, causal: true, keys, values, length, attentionSums };
+}
+
+export type AttendKernel = (
+  inputs: AttendInputs,
+  attrs: AttentionAttrs,
+) => MaybePromise<Float32Array>;
+
+/**
+ * attendDecode and attendPrefill of a backend that implements one `attend`: each builds its
+ * job and runs it, so callers of the older kernels keep working.
+ */
+export function decodeAndPrefill(
+  attend: AttendKernel,
+): Required<Pick<Kernels, 'attendDecode' | 'attendPrefill'>> {
+  return {
+    attendDecode: (inputs, attrs) => attend(decodeJob(inputs), attrs),
+    attendPrefill: (inputs, attrs) => attend(prefillJob(inputs), attrs),
+  };
+}
+
+/**
+ * The attention kernel of a backend as one job function: its `attend`, else (a backend
+ * written against the older contract) its attendDecode / attendPrefill chosen per job.
+ * Undefined when the backend has neither.
+ */
+export function attendKernel(kernels: Kernels): AttendKernel | undefined {
+  if (typeof kernels.attend === 'function') return kernels.attend.bind(kernels);
+  const { attendDecode, attendPrefill } = kernels;
+  if (typeof attendDecode !== 'function' || typeof attendPrefill !== 'function') return undefined;
+  return (job, attrs) =>
+    job.causal
+      ? attendPrefill.call(kernels, { ...job, count: job.rows }, attrs)
+      : attendDecode.call(kernels, { ...job, position: job.start }, attrs);
+}
+
 export interface Kernels {
   quantizeTokens?(inputs: QuantizeTokensInputs): MaybePromise<void>;
   quantizeBlock?(inputs: QuantizeBlockInputs): MaybePromise<void>;
@@ -125,6 +190,8 @@ export interface Kernels {
   attendDecode?(inputs: AttendDecodeInputs, attrs: AttentionAttrs): MaybePromise<Float32Array>;
   /** Returns [count, queryHeads * headDim]. */
   attendPrefill?(inputs: AttendPrefillInputs, attrs: AttentionAttrs): MaybePromise<Float32Array>;
+  /** The one attention job (decode and prefill); returns [rows, queryHeads * headDim]. */
+  attend?(inputs: AttendInputs, attrs: AttentionAttrs): MaybePromise<Float32Array>;
 }
 
 export type KernelName = keyof Kernels;
@@ -135,4 +202,5 @@ export const KERNEL_NAMES: readonly KernelName[] = [
   'dequantize',
   'attendDecode',
   'attendPrefill',
+  'attend',
 ];

@@ -8,7 +8,7 @@ import { type BitWidth, codeBytes, META_BYTES, type MetaFormat } from './bits.js
  * Codes of one token always form one packed row of `codeBytes(bits, channels)` bytes, in
  * the layout's channel order (the permuted order for token-group layouts with `perm`).
  *
- * Arithmetic contract (the reference in @skvq/quantizer-group-clip; SKVQ.md section 2):
+ * Arithmetic contract (the reference in @skvq/formats; SKVQ.md section 2):
  * all steps in float32; scale and zero are rounded to the metadata format first, and the
  * codes are computed from the decoded stored values, so dequantization depends only on
  * what is stored: `q = floor(clamp((x - zero) / scale, 0, maxq) + 0.5)`,

@@ -151,7 +151,18 @@ export interface BackendPlugin extends PluginBase {
   /** Acquire devices, compile pipelines; throw (with a reason) when unusable here. */
   init?(): void | Promise<void>;
   dispose?(): void | Promise<void>;
+  /**
+   * What the backend really runs on, for people to read (e.g. "gpu.js (webgl2)",
+   * "cpu (WebAssembly SIMD)"); may change after init(). Falls back to `name` when absent
+   * (see backendLabel).
+   */
+  label?(): string;
   readonly kernels: Kernels;
+}
+
+/** A backend's label(), or its name when it has none. */
+export function backendLabel(backend: BackendPlugin): string {
+  return backend.label?.() ?? backend.name;
 }
 
 /** Where a model comes from: bytes in memory or a path (Node). */

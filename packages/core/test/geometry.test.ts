@@ -6,20 +6,28 @@ import {
   contiguousGroupOffsets,
   gqaGroup,
   kvHidden,
+  LLAMA2_7B_LAYER,
+  LLAMA2_7B_LAYERS,
   maxQ,
   tensor,
   validateGeometry,
 } from '../src/index.js';
 
-const llama7b = {
-  layers: 32,
-  queryHeads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  rope: { style: 'half' as const, theta: 10000 },
-};
+const llama7b = { ...LLAMA2_7B_LAYER, layers: LLAMA2_7B_LAYERS };
 
 describe('geometry and formats', () => {
+  it('LLAMA2_7B_LAYER is one Llama-2-7B layer in the Hugging Face layout (rotate_half)', () => {
+    expect(validateGeometry(LLAMA2_7B_LAYER, 'LLAMA2_7B_LAYER')).toEqual({
+      layers: 1,
+      queryHeads: 32,
+      kvHeads: 32,
+      headDim: 128,
+      rope: { style: 'half', theta: 10_000 },
+    });
+    expect(kvHidden(LLAMA2_7B_LAYER)).toBe(4096);
+    expect(Object.isFrozen(LLAMA2_7B_LAYER) && Object.isFrozen(LLAMA2_7B_LAYER.rope)).toBe(true);
+  });
+
   it('derives the KV sizes', () => {
     expect(kvHidden(llama7b)).toBe(4096);
     expect(gqaGroup({ ...llama7b, kvHeads: 8 })).toBe(4);

@@ -2,7 +2,7 @@
 // queries, 4 outlier channels per layer and stream) as safetensors, streaming 256 rows at a
 // time. Used to measure `skvq calibrate --activations` memory on a multi-GB file:
 //   node packages/interchange/bench/synthetic-capture.mjs OUT.safetensors [tokens=4096]
-import { mulberry32 } from '@skvq/calibrator-reorder';
+import { mulberry32 } from '@skvq/core';
 import { captureMetadata, toHalfBits, writeSafetensors } from '@skvq/interchange';
 
 const out = process.argv[2];

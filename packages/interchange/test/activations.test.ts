@@ -1,12 +1,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mulberry32, reorderCalibrator } from '@skvq/calibrator-reorder';
+import { reorderCalibrator } from '@skvq/calibrator-reorder';
 import {
   applyRope,
   type CalibrationBatch,
   type KvGeometry,
   kvHidden,
+  mulberry32,
   queryHidden,
   serializeCalibration,
 } from '@skvq/core';

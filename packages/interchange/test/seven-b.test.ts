@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mulberry32, reorderCalibrator } from '@skvq/calibrator-reorder';
+import { reorderCalibrator } from '@skvq/calibrator-reorder';
 import {
   type CalibrationArtifact,
   type KvGeometry,
   kvHidden,
+  mulberry32,
   parseCalibration,
   serializeCalibration,
 } from '@skvq/core';

@@ -5,7 +5,7 @@ import {
   rowCodeBytes,
   SkvqError,
 } from '@skvq/core';
-import { assertPositiveInt } from './validate.js';
+import { assertPositiveInt } from '@skvq/formats';
 
 /** Bytes of one stored permutation entry or group offset (a Uint32Array element). */
 const INDEX_BYTES = 4;

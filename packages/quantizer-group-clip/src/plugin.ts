@@ -8,7 +8,7 @@ import {
   type SUPPORTED_BITS,
   type TokenGroupLayout,
 } from '@skvq/core';
-import { assertAlpha, validateTokenGroupLayout } from './validate.js';
+import { assertAlpha, validateTokenGroupLayout } from '@skvq/formats';
 
 /** Name of the SKVQ quantizer in a registry. */
 export const GROUP_CLIP_NAME = 'skvq';

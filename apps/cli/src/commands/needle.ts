@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { KvGeometry } from '@skvq/core';
+import { LLAMA2_7B_LAYER } from '@skvq/core';
 import { intOption, metaOption, parseCommandArgs, stringOption } from '../args.js';
 import { COMMON_HELP, type CommandContext, logger } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -19,7 +20,6 @@ import {
 } from '../needle/summary.js';
 import { svgToPng } from '../png.js';
 import { createProgress } from '../progress.js';
-import { LLAMA2_7B_LAYER } from '../synthetic.js';
 
 export const NEEDLE_METHODS = 'fp16,rtn-k2v2,kivi-k2v2,skvq-k2v2,skvq-k2v1.5';
 const DEFAULT_CONTEXTS = '4k,32k,128k,1M';

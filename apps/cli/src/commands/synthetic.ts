@@ -1,12 +1,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { CalibrationArtifact, CalibrationBatch, MetaFormat } from '@skvq/core';
+import {
+  type CalibrationArtifact,
+  type CalibrationBatch,
+  LLAMA2_7B_LAYER,
+  type MetaFormat,
+} from '@skvq/core';
 import { intOption, metaOption, parseCommandArgs, stringOption } from '../args.js';
 import { COMMON_HELP, type CommandContext, logger } from '../context.js';
 import { needsCalibration, parseMethods } from '../methods.js';
 import { scatterSvg } from '../plots.js';
 import { svgToPng } from '../png.js';
-import { LLAMA2_7B_LAYER, syntheticKv, syntheticPoint } from '../synthetic.js';
+import { syntheticKv, syntheticPoint } from '../synthetic.js';
 import { fmt, renderCsv, renderTable } from '../table.js';
 
 export const SYNTHETIC_METHODS =

@@ -1,4 +1,4 @@
-import { f16BitsToF32, f32ToF16Bits } from '@skvq/cache';
+import { f16BitsToF32, f32ToF16Bits } from '@skvq/formats';
 import { CHUNK_TOKENS } from './haystack.js';
 import { cellsByHead, forEachRotatedKey, type NeedlePlan, rotatedQueries } from './plan.js';
 

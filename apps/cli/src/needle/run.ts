@@ -1,10 +1,4 @@
-import {
-  createDenseCache,
-  createQuantizedCache,
-  FP_BYTES,
-  type KvCache,
-  type StreamSpec,
-} from '@skvq/cache';
+import { createDenseCache, createQuantizedCache, type KvCache, type StreamSpec } from '@skvq/cache';
 import type {
   BackendPlugin,
   CalibrationArtifact,
@@ -142,7 +136,9 @@ function bitsOf(cache: KvCache, spec: MethodSpec): { avgBits: number; codeMetaBi
     avgBits: (8 * (b.total - b.pageSlack)) / b.elements,
     codeMetaBits:
       spec.kind === 'dense'
-        ? FP_BYTES[spec.precision] * 8
+        ? spec.precision === 'fp16'
+          ? 16
+          : 32
         : (8 * (b.codes + b.metadata)) / (quantized * channels),
   };
 }

@@ -6,17 +6,16 @@
 // `reps` timed rounds; the median per contestant and its ratio to the CPU backend.
 import {
   ATTENTION_RELATIVE_TOLERANCE,
-  BENCH_GEOMETRY,
   benchPackedStream,
   benchRows,
   relativeError,
 } from '@skvq/backend-conformance';
-import type { AttentionAttrs, KvGeometry } from '@skvq/core';
+import { type AttentionAttrs, type KvGeometry, LLAMA2_7B_LAYER } from '@skvq/core';
 import type { ReadyContestant } from './contestants.js';
 import type { BenchParams } from './params.js';
 
-const CHANNELS = BENCH_GEOMETRY.queryHeads * BENCH_GEOMETRY.headDim;
-const GEOMETRY: KvGeometry = BENCH_GEOMETRY;
+const CHANNELS = LLAMA2_7B_LAYER.queryHeads * LLAMA2_7B_LAYER.headDim;
+const GEOMETRY: KvGeometry = LLAMA2_7B_LAYER;
 const ATTRS: AttentionAttrs = { geometry: GEOMETRY, keysPreRope: true };
 /** Seeds of decode.bench.ts: keys 1, values 2, query 3. */
 const KEY_SEED = 1;

@@ -2,14 +2,11 @@
 // publishes the outcome on window.__skvqConformance. `?backend=webgpu` (the default) checks
 // the WebGPU backend on navigator.gpu; `?backend=gpujs` checks the gpu.js backend required
 // to run in WebGL2, so a silent gpu.js fallback to its CPU kernels is reported, never checked.
+
+import { type CheckResult, conformanceChecks, runChecks } from '@skvq/backend-conformance';
 import { createGpujsBackend } from '@skvq/backend-gpujs';
 import { createWebgpuBackend } from '@skvq/backend-webgpu';
 import { describeError } from '@skvq/core';
-import {
-  type CheckResult,
-  conformanceChecks,
-  runChecks,
-} from '../../../../packages/backend-conformance/src/checks.js';
 
 /** Backends this page can check, as `?backend=` names them. */
 export const CONFORMANCE_BACKENDS = ['webgpu', 'gpujs'] as const;

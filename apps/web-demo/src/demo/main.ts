@@ -2,10 +2,10 @@
 // live view of speed, memory against fp16, token storage classes and perplexity.
 import { generateStream, type LlamaModel } from '@skvq/adapter-llama';
 import { CPU_BACKEND_NAME } from '@skvq/backend-cpu';
-import { backendLabel } from '@skvq/backend-gpujs';
 import type { KvCache } from '@skvq/cache';
 import {
   type BackendPlugin,
+  backendLabel,
   type CacheBytes,
   type CalibrationArtifact,
   describeError,

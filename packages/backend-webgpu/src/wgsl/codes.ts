@@ -2,7 +2,7 @@ import type { BitWidth } from '@skvq/core';
 
 /**
  * WGSL of the packed code formats (bits.ts in @skvq/core, pack.ts in
- * @skvq/quantizer-group-clip). Pages are byte arrays; WGSL storage is u32 words, so bytes
+ * @skvq/formats). Pages are byte arrays; WGSL storage is u32 words, so bytes
  * are addressed as (word >> 8 * (byte & 3)) & 0xff, little-endian like the host.
  * 8/4/3/2 bits: code j occupies bits [j*b, j*b + b) of the row (a dense little-endian bit
  * stream; for 8/4/2 no code crosses a byte). Ternary: byte j/5 holds code j as the digit

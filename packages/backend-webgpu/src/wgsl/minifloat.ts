@@ -2,7 +2,7 @@ import type { MetaFormat } from '@skvq/core';
 
 /**
  * WGSL of the metadata formats, exact in integer arithmetic so the GPU stores the same
- * bytes as @skvq/quantizer-group-clip (minifloat.ts, meta.ts): a value is encoded from its
+ * bytes as @skvq/formats (minifloat.ts, meta.ts): a value is encoded from its
  * float32 bits with directed rounding of the magnitude (zero toward -Inf, scale toward
  * +Inf), and decoded by building float32 bits. Parameters per format:
  * fp16 = IEEE binary16 (10 mantissa bits, min normal exponent -14, max code 0x7bff);

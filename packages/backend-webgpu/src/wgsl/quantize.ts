@@ -6,7 +6,7 @@ import {
   maxQ,
   type QuantLayout,
 } from '@skvq/core';
-import { META_MAX, SCALE_FLOOR } from '@skvq/quantizer-group-clip';
+import { META_MAX, SCALE_FLOOR } from '@skvq/formats';
 import { packWordWgsl } from './codes.js';
 import { divisionWgsl } from './division.js';
 import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl } from './minifloat.js';
@@ -16,7 +16,7 @@ import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl } from './minifloat.js';
  * 1. `params`: one invocation per unit (token-group: a (token, group); channel-block: a
  *    channel over the block) finds min/max (gathered through `perm`), then the stored zero
  *    (rounded toward -Inf) and scale (toward +Inf, computed from the stored zero) exactly as
- *    quantParams() in @skvq/quantizer-group-clip, float32 throughout. Both divisions of the
+ *    quantParams() in @skvq/formats, float32 throughout. Both divisions of the
  *    quantizer (the scale, and each code's (x - zero) / scale) use divRn (division.ts):
  *    correctly rounded like the reference's, where WGSL's `/` may be 2.5 ulp off.
  * 2. `pack`: one invocation per u32 word of a staging buffer laid out per token row

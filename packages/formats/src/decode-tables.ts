@@ -1,8 +1,21 @@
 import type { MetaFormat } from '@skvq/core';
-import { decodeFp8E4M3 } from '@skvq/quantizer-group-clip';
-import { fp16Table } from './fp16-table.js';
+import { decodeFp8E4M3, decodeFp16 } from './minifloat.js';
 
+let fp16: Float32Array | null = null;
 let fp8: Float32Array | null = null;
+
+/**
+ * 65536-entry decode table of IEEE binary16 bit patterns (256 KiB, built once on first
+ * use): a fp16 window row is then one indexed load per element instead of bit twiddling.
+ */
+export function fp16Table(): Float32Array {
+  if (fp16 === null) {
+    const t = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) t[h] = decodeFp16(h);
+    fp16 = t;
+  }
+  return fp16;
+}
 
 /** 256-entry decode table of OCP FP8 E4M3FN bytes. */
 export function fp8Table(): Float32Array {
@@ -20,7 +33,7 @@ const u32 = new Uint32Array(f32.buffer);
 /**
  * Decodes `n` consecutive stored metadata values (little-endian, any alignment) from
  * bytes[offset ..] into out[0 .. n). The caller has checked the bounds; this is the
- * unchecked table-driven twin of readMeta in @skvq/quantizer-group-clip.
+ * unchecked table-driven twin of readMeta (meta.ts).
  */
 export function decodeMetaRun(
   format: MetaFormat,

@@ -1,5 +1,7 @@
-import { validateChannelBlockLayout } from '@skvq/baselines';
 import {
+  type AttendDecodeInputs,
+  type AttendInputs,
+  type AttendPrefillInputs,
   type AttentionAttrs,
   assertFinite,
   type KvGeometry,
@@ -12,7 +14,7 @@ import {
   tokensPerMetaUnit,
   validateGeometry,
 } from '@skvq/core';
-import { validateTokenGroupLayout } from '@skvq/quantizer-group-clip';
+import { validateLayout } from './validate.js';
 
 /**
  * Edge validation shared by the reference and the fast attention kernels, so both reject
@@ -87,13 +89,7 @@ export function checkSegments(
       }
     } else if (seg.kind === 'packed') {
       const layout = seg.layout;
-      if (layout?.kind === 'token-group') validateTokenGroupLayout(layout, `${name}.layout`);
-      else if (layout?.kind === 'channel-block')
-        validateChannelBlockLayout(layout, `${name}.layout`);
-      else
-        invalid(
-          `${name}.layout.kind ${String(layout?.kind)} is not supported; expected token-group, channel-block`,
-        );
+      validateLayout(layout, `${name}.layout`);
       if (layout.channels !== channels) {
         shape(
           `${name}.layout.channels is ${layout.channels}; expected ${channels} (kvHeads x headDim)`,
@@ -202,4 +198,55 @@ export function checkPrefillRange(start: number, count: number, length: number, 
       },
     );
   }
+}
+
+/**
+ * Everything an attention job is checked for, once per call, decode and prefill alike:
+ * the attributes, the query rows (a causal job's rows lie inside the cache; a non-causal
+ * job is one decode row at a non-negative position), q, both segment lists and
+ * attentionSums. Layouts inside the segments are checked once per layout object
+ * (validate.ts), so the per-step cost is one pass over the cached positions.
+ */
+export function checkAttendJob(
+  job: AttendInputs,
+  attrs: AttentionAttrs,
+  where: string,
+): CheckedAttrs {
+  const checked = checkAttrs(attrs, where);
+  if (job === null || typeof job !== 'object') invalid(`${where}: the job must be an object`);
+  if (typeof job.causal !== 'boolean') {
+    invalid(`${where}: causal must be true or false, got ${String(job.causal)}`);
+  }
+  if (job.causal) {
+    checkPrefillRange(job.start, job.rows, job.length, where);
+  } else {
+    checkPosition(job.start, where);
+    if (job.rows !== 1) {
+      invalid(`${where}: a non-causal (decode) job has 1 query row, got ${String(job.rows)}`);
+    }
+  }
+  checkAttention(job, job.rows, checked, where);
+  return checked;
+}
+
+/**
+ * Runs a job on a backend whose kernels still have a decode path and a prefill path inside
+ * (the GPU backends): the job's rows go to `prefill` when causal, else to `decode` (after
+ * checking that a non-causal job is one row, as every backend requires).
+ */
+export function runJob<T>(
+  job: AttendInputs,
+  where: string,
+  paths: {
+    decode(inputs: AttendDecodeInputs): T;
+    prefill(inputs: AttendPrefillInputs): T;
+  },
+): T {
+  const { q, start, rows, keys, values, length, attentionSums } = job;
+  if (job.causal)
+    return paths.prefill({ q, start, count: rows, keys, values, length, attentionSums });
+  if (rows !== 1) {
+    invalid(`${where}: a non-causal (decode) job has 1 query row, got ${String(rows)}`);
+  }
+  return paths.decode({ q, position: start, keys, values, length, attentionSums });
 }

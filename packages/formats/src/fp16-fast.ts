@@ -1,9 +1,11 @@
+import { fp16Table } from './decode-tables.js';
+
 /**
- * Fast float32 <-> IEEE binary16 conversion for full-precision segments stored as fp16
+ * Fast float32 <-> IEEE binary16 conversion for full-precision rows stored as fp16
  * (FpSegment precision 'fp16': a Uint16Array of binary16 bits). Round to nearest, ties to
  * even, like a hardware conversion; NaN stays NaN, overflow becomes Infinity. The
- * reference is the generic minifloat codec of @skvq/quantizer-group-clip (encodeFp16 /
- * decodeFp16); test/fp16.test.ts checks this fast path against it over every fp16 value.
+ * reference is the generic minifloat codec (minifloat.ts: encodeFp16 / decodeFp16);
+ * test/fp16-fast.test.ts checks this fast path against it over every fp16 value.
  */
 
 const scratchF32 = new Float32Array(1);
@@ -37,32 +39,9 @@ export function f32ToF16Bits(x: number): number {
   return sign | half;
 }
 
-let decodeTable: Float32Array | null = null;
-
-function buildDecodeTable(): Float32Array {
-  const table = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    let v: number;
-    if (exp === 0) v = mant * 2 ** -24;
-    else if (exp === 0x1f) v = mant === 0 ? Number.POSITIVE_INFINITY : Number.NaN;
-    else v = (1 + mant / 1024) * 2 ** (exp - 15);
-    table[h] = sign * v;
-  }
-  return table;
-}
-
-/** The 65,536-entry decode table (256 KiB, built on first use). */
-export function f16DecodeTable(): Float32Array {
-  decodeTable ??= buildDecodeTable();
-  return decodeTable;
-}
-
-/** float value of binary16 bits. */
+/** float value of binary16 bits (a lookup in the shared decode table). */
 export function f16BitsToF32(bits: number): number {
-  return f16DecodeTable()[bits & 0xffff]!;
+  return fp16Table()[bits & 0xffff]!;
 }
 
 /** Encodes src[srcOffset .. +n) into dst[dstOffset ..) as binary16 bits. */
@@ -84,6 +63,6 @@ export function decodeF16Array(
   dstOffset: number,
   n: number,
 ): void {
-  const table = f16DecodeTable();
+  const table = fp16Table();
   for (let i = 0; i < n; i++) dst[dstOffset + i] = table[src[srcOffset + i]!]!;
 }

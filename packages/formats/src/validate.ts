@@ -1,4 +1,20 @@
-import { assertBitWidth, assertMetaFormat, SkvqError, type TokenGroupLayout } from '@skvq/core';
+import {
+  assertBitWidth,
+  assertMetaFormat,
+  type ChannelBlockLayout,
+  type QuantLayout,
+  SkvqError,
+  type TokenGroupLayout,
+} from '@skvq/core';
+
+/**
+ * Layout objects that passed their check. A layout is immutable data (its fields are
+ * readonly and nothing in SKVQ writes to its arrays), so it is checked once, when it is first
+ * seen (a quantizer's layout(), a cache creating its streams), not again for every page on
+ * every attention step: at 32k tokens that re-check was most of a step's validation time
+ * (BENCHMARKS.md). Mutating a layout's perm or groupOffsets after use is not supported.
+ */
+const checkedLayouts = new WeakSet<object>();
 
 function invalid(where: string, message: string, details: Record<string, unknown> = {}): never {
   throw new SkvqError('INVALID_ARGUMENT', `${where}: ${message}`, { details });
@@ -29,6 +45,7 @@ export function validateTokenGroupLayout(
   layout: TokenGroupLayout,
   where = 'token-group layout',
 ): TokenGroupLayout {
+  if (layout?.kind === 'token-group' && checkedLayouts.has(layout)) return layout;
   if (layout?.kind !== 'token-group') {
     invalid(where, `kind ${String(layout?.kind)} is not supported; expected token-group`);
   }
@@ -74,5 +91,37 @@ export function validateTokenGroupLayout(
       });
     }
   }
+  checkedLayouts.add(layout);
+  return layout;
+}
+
+/** Checks a channel-block layout at the edge: kind, channels, blockTokens, bits, metadata format, alpha. */
+export function validateChannelBlockLayout(
+  layout: ChannelBlockLayout,
+  where = 'channel-block layout',
+): ChannelBlockLayout {
+  if (layout?.kind === 'channel-block' && checkedLayouts.has(layout)) return layout;
+  if (layout?.kind !== 'channel-block') {
+    invalid(where, `kind ${String(layout?.kind)} is not supported; expected channel-block`);
+  }
+  assertPositiveInt(layout.channels, 'channels', where);
+  assertPositiveInt(layout.blockTokens, 'blockTokens', where);
+  assertBitWidth(layout.bits, where);
+  assertMetaFormat(layout.meta, where);
+  assertAlpha(layout.alpha, where);
+  checkedLayouts.add(layout);
+  return layout;
+}
+
+/**
+ * The one check of a layout of either kind (the only place that chooses the validator by
+ * kind). Throws INVALID_ARGUMENT naming the allowed kinds for anything else; returns it.
+ */
+export function validateLayout<L extends QuantLayout>(layout: L, where = 'layout'): L {
+  const kind = (layout as { kind?: unknown } | null | undefined)?.kind;
+  if (kind === 'token-group') validateTokenGroupLayout(layout as TokenGroupLayout, where);
+  else if (kind === 'channel-block')
+    validateChannelBlockLayout(layout as ChannelBlockLayout, where);
+  else invalid(where, `kind ${String(kind)} is not supported; expected token-group, channel-block`);
   return layout;
 }

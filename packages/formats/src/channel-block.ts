@@ -1,56 +1,26 @@
 import {
-  assertBitWidth,
-  assertMetaFormat,
   type ChannelBlockLayout,
   META_BYTES,
   maxQ,
   metaBytesPerUnit,
   rowCodeBytes,
-  SkvqError,
 } from '@skvq/core';
-import {
-  assertAlpha,
-  assertFinite,
-  assertPositiveInt,
-  assertSpan,
-  dequantizeValue,
-  packCodes,
-  quantizeValue,
-  quantParams,
-  readMeta,
-  unpackCodes,
-  writeMeta,
-} from '@skvq/quantizer-group-clip';
+import { assertFinite, assertSpan } from './buffers.js';
+import { readMeta, writeMeta } from './meta.js';
+import { packCodes, unpackCodes } from './pack.js';
+import { dequantizeValue, quantizeValue, quantParams } from './quant-params.js';
+import { validateChannelBlockLayout } from './validate.js';
 
 /**
  * Reference per-channel block quantization (KIVI's keys) with the SAME formula, metadata
  * rounding and float32 arithmetic as the SKVQ token-group reference (quantParams /
- * quantizeValue of @skvq/quantizer-group-clip), only the statistics run down a channel over
+ * quantizeValue, quant-params.ts), only the statistics run down a channel over
  * the block's tokens instead of across a token's group.
  *
  * Storage of one block: blockTokens packed rows, token-major (row t holds the codes of token
  * t in natural channel order, rowCodeBytes(layout) bytes each), then separately
  * metaBytesPerUnit(layout) bytes of `[scale_c0, zero_c0, scale_c1, zero_c1, ...]`.
  */
-
-/** Checks a channel-block layout at the edge; returns it. */
-export function validateChannelBlockLayout(
-  layout: ChannelBlockLayout,
-  where = 'channel-block layout',
-): ChannelBlockLayout {
-  if (layout?.kind !== 'channel-block') {
-    throw new SkvqError(
-      'INVALID_ARGUMENT',
-      `${where}: kind ${String(layout?.kind)} is not supported; expected channel-block`,
-    );
-  }
-  assertPositiveInt(layout.channels, 'channels', where);
-  assertPositiveInt(layout.blockTokens, 'blockTokens', where);
-  assertBitWidth(layout.bits, where);
-  assertMetaFormat(layout.meta, where);
-  assertAlpha(layout.alpha, where);
-  return layout;
-}
 
 /**
  * Quantizes one block x = [blockTokens, channels] (natural order) starting at xOffset.

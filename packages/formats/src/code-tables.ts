@@ -1,7 +1,7 @@
 import { type BitWidth, SkvqError } from '@skvq/core';
 
 /**
- * Fast decoding of packed code rows (formats of @skvq/quantizer-group-clip, pack.ts):
+ * Fast decoding of packed code rows (packed-formats.ts, pack.ts):
  * byte-aligned formats (8, 4, 2, 1.5 bits) use a 256-entry table per bit width mapping a
  * byte to the codes it holds; the 3-bit stream is decoded 8 codes (3 bytes) at a time.
  */

@@ -1,4 +1,3 @@
-import { dequantizeBlockReference } from '@skvq/baselines';
 import {
   type ChannelBlockLayout,
   type DequantizeInputs,
@@ -8,7 +7,9 @@ import {
   rowCodeBytes,
   SkvqError,
 } from '@skvq/core';
-import { decodeFp16, dequantizeTokensReference } from '@skvq/quantizer-group-clip';
+import { dequantizeBlockReference } from './channel-block.js';
+import { decodeFp16 } from './minifloat.js';
+import { dequantizeTokensReference } from './token-group.js';
 
 /**
  * The reference's way to read cached tokens: reconstruct them in original channel order

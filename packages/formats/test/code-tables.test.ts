@@ -1,7 +1,6 @@
 import { type BitWidth, codeBytes, SUPPORTED_BITS } from '@skvq/core';
-import { decodeFp16, unpackCodes } from '@skvq/quantizer-group-clip';
 import { describe, expect, it } from 'vitest';
-import { decodeRow, fp16Table } from '../src/index.js';
+import { decodeFp16, decodeRow, fp16Table, unpackCodes } from '../src/index.js';
 
 function randomPacked(bits: BitWidth, count: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(codeBytes(bits, count) + 3);

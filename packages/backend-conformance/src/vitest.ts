@@ -1,0 +1,9 @@
+// The conformance suite as vitest tests: `import { describeBackend } from
+// '@skvq/backend-conformance/vitest'` in a backend's test file.
+export {
+  type ConformanceSkip,
+  type DescribeBackendOptions,
+  describeBackend,
+  REQUIRE_CI_FEATURES_ENV,
+  skipDecision,
+} from './describe-backend.js';

@@ -1,0 +1,3 @@
+import { packageProject } from '@skvq/vitest-preset';
+
+export default packageProject(import.meta.dirname);
