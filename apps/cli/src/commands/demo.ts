@@ -95,6 +95,7 @@ export async function demoCommand(ctx: CommandContext, argv: readonly string[]):
     }
     const req: EvalRequest = {
       methods,
+      protocol: 'decode',
       stories: storiesN,
       windows: [32],
       sinks: [5],

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { LlamaModel } from '@skvq/adapter-llama';
+import {
+  type LlamaModel,
+  PERPLEXITY_PROTOCOLS,
+  type PerplexityProtocol,
+} from '@skvq/adapter-llama';
 import { createDenseCache } from '@skvq/cache';
 import {
   type BitWidth,
@@ -64,10 +68,18 @@ export const EVAL_HELP = `skvq eval: perplexity, real average bits and attention
 Usage: skvq eval [--methods LIST] [options]
 
 Every attention read of the forward pass goes through the method's cache (protected tokens,
-i.e. the window and the sinks, stay full precision). Evaluation uses the first N stories of
+i.e. the window and the sinks, stay full precision). --protocol says how (SKVQ.md section 7):
+  decode   (default) teacher-forced streaming, what generation sees: each query reads its
+           own last W tokens and the sinks at full precision, older tokens quantized
+  prefill  each story appended at once, every query reads the quantized cache (only the
+           story's last W tokens and the sinks full precision): the SKVQ paper's WikiText runs
+  prompt   the first --prompt-tokens tokens (default half the story) prefilled with
+           full-precision attention and stored quantized, the continuation scored in decode Evaluation uses the first N stories of
 the text; SKVQ calibration (unless --calib) uses the last ${CALIBRATION_STORIES} stories, never the same ones.
 Average bits count the cache's REAL bytes: 8 * sum of cache.bytes().total at the end of
 each story / sum of K/V elements (token-weighted); bits@longest is the longest story's.
+codes+meta bits: codes and scales/zeros per quantized element (what grows with context);
+overhead bits: window, sinks, pending blocks, positions, permutations, page slack.
 
 Method grammar (--methods, comma-separated):
   fp32 | fp16 | <method>-k<bits>v<bits> | <keys>+<values>-k<bits>v<bits>
@@ -78,6 +90,8 @@ Options:
 ${MODEL_HELP}
       --text FILE         text (default: tinystories-valid-head.txt beside the models)
       --methods LIST      default ${DEFAULT_METHODS}
+      --protocol P        decode (default), prefill or prompt
+      --prompt-tokens N   prompt protocol: prompt tokens per story (default half the story)
       --stories N         evaluate on the first N stories (default ${DEFAULT_EVAL_STORIES})
       --window LIST       full-precision recent tokens; a list runs each (default ${DEFAULT_EVAL_WINDOW})
       --sinks LIST        attention sinks kept full precision (default ${DEFAULT_EVAL_SINKS})
@@ -87,7 +101,7 @@ ${MODEL_HELP}
       --calib FILE        calibration artifact for skvq streams (else calibrated on the fly)
       --calib-tokens N    tokens for on-the-fly calibration (default ${DEFAULT_CALIBRATION_TOKENS})
       --fp-precision P    storage of window/sinks in quantized caches: fp16 or fp32 (default fp16)
-      --prefill-attention quantized (paper protocol, default) or original
+      --prefill-attention prefill protocol: quantized (the paper's, default) or original
       --attention-stories N stories for the per-layer attention error (default ${DEFAULT_ATTENTION_STORIES})
   -o, --out DIR           write results.json, results.csv, ppl-vs-bits.svg/png, bytes-per-token.svg/png
       --no-png            write the plots as SVG only
@@ -98,6 +112,8 @@ export const EVAL_OPTIONS = {
   ...MODEL_OPTIONS,
   text: { type: 'string' },
   methods: { type: 'string' },
+  protocol: { type: 'string' },
+  'prompt-tokens': { type: 'string' },
   stories: { type: 'string' },
   window: { type: 'string' },
   sinks: { type: 'string' },
@@ -115,6 +131,9 @@ export const EVAL_OPTIONS = {
 
 export interface EvalRequest {
   methods: MethodSpec[];
+  protocol: PerplexityProtocol;
+  /** `prompt` protocol only; undefined = half of each story. */
+  promptTokens?: number;
   stories: number;
   windows: number[];
   sinks: number[];
@@ -132,8 +151,20 @@ export interface EvalRequest {
 
 export function parseEvalRequest(values: Record<string, unknown>, cmd = 'eval'): EvalRequest {
   const v = values as Parameters<typeof stringOption>[0];
+  const protocol = choiceOption(v, 'protocol', PERPLEXITY_PROTOCOLS, 'decode', cmd);
+  if (stringOption(v, 'prompt-tokens') !== undefined && protocol !== 'prompt')
+    throw new UsageError('--prompt-tokens only applies to --protocol prompt', cmd);
+  if (stringOption(v, 'prefill-attention') !== undefined && protocol !== 'prefill')
+    throw new UsageError(
+      '--prefill-attention only applies to --protocol prefill (decode and prompt define it)',
+      cmd,
+    );
   return {
     methods: parseMethods(stringOption(v, 'methods') ?? DEFAULT_METHODS, cmd),
+    protocol,
+    ...(stringOption(v, 'prompt-tokens') !== undefined
+      ? { promptTokens: intOption(v, 'prompt-tokens', 1, cmd, 1) }
+      : {}),
     stories: intOption(v, 'stories', DEFAULT_EVAL_STORIES, cmd, 1),
     windows: intListOption(v, 'window', [DEFAULT_EVAL_WINDOW], cmd),
     sinks: intListOption(v, 'sinks', [DEFAULT_EVAL_SINKS], cmd),
@@ -293,6 +324,8 @@ export async function runEvaluation(
         ...(calibration ? { calibration } : {}),
         referencePpl: fp32Ppl,
         attentionSamples,
+        protocol: req.protocol,
+        ...(req.promptTokens !== undefined ? { promptTokens: req.promptTokens } : {}),
         onStory: (d, t) => p.update(d, t, 'stories'),
       });
       p.done();
@@ -300,7 +333,7 @@ export async function runEvaluation(
       if (spec.kind === 'dense') denseDone.set(spec.name, row);
       rows.push(row);
       log(
-        `${spec.name} ${spec.kind === 'dense' ? '' : `w${config.window} s${config.sinks} g${config.groupSize} `}ppl ${row.ppl.toFixed(4)} avg bits ${row.avgBits.toFixed(3)} (${row.seconds.toFixed(1)} s)`,
+        `${spec.name} ${spec.kind === 'dense' ? '' : `w${config.window} s${config.sinks} g${config.groupSize} `}${req.protocol} ppl ${row.ppl.toFixed(4)} codes+meta bits ${row.codesMetaBits.toFixed(3)} avg bits ${row.avgBits.toFixed(3)} (${row.seconds.toFixed(1)} s, ${row.cpuSeconds.toFixed(1)} s CPU)`,
       );
     }
   }
@@ -317,6 +350,16 @@ export async function runEvaluation(
         : 'none',
   };
 }
+
+/** What each protocol models, for results files and tables (SKVQ.md section 7). */
+export const PROTOCOL_NOTES: Readonly<Record<PerplexityProtocol, string>> = {
+  decode:
+    'teacher-forced streaming: each query sees its own last W tokens and the sinks at full precision, older tokens quantized (what generation experiences)',
+  prefill:
+    "each story appended at once, every query reads the quantized cache (only the story's last W tokens and the sinks full precision): the SKVQ paper's WikiText protocol",
+  prompt:
+    'prompt prefilled with full-precision attention and stored quantized, continuation scored in decode protocol (LongBench-like; KIVI and Hugging Face QuantizedCache)',
+};
 
 export async function evalCommand(ctx: CommandContext, argv: readonly string[]): Promise<number> {
   const cmd = 'eval';
@@ -341,11 +384,16 @@ export async function evalCommand(ctx: CommandContext, argv: readonly string[]):
     text: textPath,
     stories: Math.min(req.stories, stories.length),
     calibration: run.calibrationSource,
+    protocol: req.protocol,
+    protocolNote: PROTOCOL_NOTES[req.protocol],
+    ...(req.protocol === 'prompt'
+      ? { promptTokens: req.promptTokens ?? 'half of each story' }
+      : {}),
     fpPrecision: req.fpPrecision,
-    prefillAttention: req.prefillAttention,
+    ...(req.protocol === 'prefill' ? { prefillAttention: req.prefillAttention } : {}),
     pageTokens: EVAL_PAGE_TOKENS,
     bitsNote:
-      'avgBits = 8 * sum(cache.bytes().total - pageSlack at the end of each story) / sum(elements) (token-weighted over stories); avgBitsAllocated includes the unused page capacity; bitsAtLongest = cache.bytes().bitsPerElement of the longest story (with slack)',
+      'avgBits = 8 * sum(cache.bytes().total - pageSlack at the end of each story) / sum(elements) (token-weighted over stories); avgBitsAllocated includes the unused page capacity; bitsAtLongest = cache.bytes().bitsPerElement of the longest story (with slack); codesMetaBits = 8 * (codes + scales/zeros) / quantized elements (what grows with context; dense: 16/32); overheadBits = 8 * (window + sinks + pending + positions + permutations + page slack) / all elements',
     seconds: (performance.now() - started) / 1000,
   };
   const out = stringOption(values, 'out');
@@ -361,6 +409,7 @@ export async function evalCommand(ctx: CommandContext, argv: readonly string[]):
     ctx.io.stdout(`${JSON.stringify({ ...metadata, rows: run.rows, files }, null, 1)}\n`);
     return 0;
   }
+  ctx.io.stdout(`protocol ${req.protocol}: ${PROTOCOL_NOTES[req.protocol]}\n`);
   ctx.io.stdout(resultsTable(run.rows));
   ctx.io.stdout(
     `fp32 perplexity ${run.fp32Ppl.toFixed(4)} over ${metadata.stories} stories; calibration: ${run.calibrationSource}\n`,
