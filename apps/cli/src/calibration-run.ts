@@ -1,6 +1,11 @@
 import type { LlamaModel } from '@skvq/adapter-llama';
 import { createDenseCache } from '@skvq/cache';
-import { type AttentionSegment, searchClipRatio } from '@skvq/calibrator-reorder';
+import {
+  type AttentionSegment,
+  type CacheObjective,
+  type ReorderCalibratorOptions,
+  searchClipRatio,
+} from '@skvq/calibrator-reorder';
 import {
   type BackendPlugin,
   type BitWidth,
@@ -75,6 +80,10 @@ export interface CalibrationSettings {
   grouping: 'cluster' | 'equal';
   alphaGrid?: readonly number[];
   seed: number;
+  /** The cache the clip search models (window/sinks at full precision); absent: all quantized. */
+  objective?: CacheObjective;
+  /** Tokens per layer the clip search uses (the calibrator's default when absent). */
+  sampleTokens?: number;
 }
 
 /** Fits reorder + clip ratios with the registry's "reorder" calibrator on captured data. */
@@ -85,7 +94,7 @@ export async function calibrateCaptured(
   settings: CalibrationSettings,
 ): Promise<CalibrationArtifact> {
   const calibrator = registry.get('calibrator', 'reorder');
-  const session = calibrator.createSession({
+  const options: ReorderCalibratorOptions = {
     geometry: model.geometry,
     model: model.identity,
     bits: settings.bits,
@@ -95,7 +104,11 @@ export async function calibrateCaptured(
     ...(settings.alphaGrid ? { alphaGrid: settings.alphaGrid } : {}),
     seed: settings.seed,
     source: captured.source,
-  });
+    ...(settings.objective ? { objective: settings.objective } : {}),
+    ...(settings.sampleTokens ? { sampleTokens: settings.sampleTokens } : {}),
+  };
+  // the reorder calibrator reads objective and sampleTokens; others ignore them
+  const session = calibrator.createSession(options);
   for (const batch of captured.batches) session.observe(batch);
   const artifact = await session.finish();
   return { ...artifact, createdAt: new Date().toISOString() };

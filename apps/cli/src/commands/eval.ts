@@ -215,6 +215,8 @@ export async function runEvaluation(
   req: EvalRequest,
   log: (line: string) => void,
   silent: boolean,
+  /** Called after each finished row (a long grid keeps what finished if it is stopped). */
+  onRow?: (rows: readonly MethodResult[]) => Promise<void>,
 ): Promise<EvalRun> {
   const { evaluation, calibration: calibStories } = splitForEval(allStories, req.stories);
   const fileCalibration = req.calibPath
@@ -332,6 +334,7 @@ export async function runEvaluation(
       if (spec.name === 'fp32') fp32Ppl = row.ppl;
       if (spec.kind === 'dense') denseDone.set(spec.name, row);
       rows.push(row);
+      await onRow?.(rows);
       log(
         `${spec.name} ${spec.kind === 'dense' ? '' : `w${config.window} s${config.sinks} g${config.groupSize} `}${req.protocol} ppl ${row.ppl.toFixed(4)} codes+meta bits ${row.codesMetaBits.toFixed(3)} avg bits ${row.avgBits.toFixed(3)} (${row.seconds.toFixed(1)} s, ${row.cpuSeconds.toFixed(1)} s CPU)`,
       );
@@ -350,6 +353,9 @@ export async function runEvaluation(
         : 'none',
   };
 }
+
+const BITS_NOTE =
+  'avgBits = 8 * sum(cache.bytes().total - pageSlack at the end of each story) / sum(elements) (token-weighted over stories); avgBitsAllocated includes the unused page capacity; bitsAtLongest = cache.bytes().bitsPerElement of the longest story (with slack); codesMetaBits = 8 * (codes + scales/zeros) / quantized elements (what grows with context; dense: 16/32); overheadBits = 8 * (window + sinks + pending + positions + permutations + page slack) / all elements';
 
 /** What each protocol models, for results files and tables (SKVQ.md section 7). */
 export const PROTOCOL_NOTES: Readonly<Record<PerplexityProtocol, string>> = {
@@ -375,15 +381,14 @@ export async function evalCommand(ctx: CommandContext, argv: readonly string[]):
   const { model, backend } = await openModel(ctx, values, log);
   const stories = readStories(textPath);
   const started = performance.now();
-  const run = await runEvaluation(ctx, model, backend, stories, req, log, silent);
-  const metadata = {
+  const metadata: Record<string, unknown> = {
     command: `skvq eval ${argv.join(' ')}`,
     date: new Date().toISOString(),
     model: model.identity,
     geometry: model.geometry,
     text: textPath,
     stories: Math.min(req.stories, stories.length),
-    calibration: run.calibrationSource,
+    calibration: 'pending',
     protocol: req.protocol,
     protocolNote: PROTOCOL_NOTES[req.protocol],
     ...(req.protocol === 'prompt'
@@ -392,19 +397,22 @@ export async function evalCommand(ctx: CommandContext, argv: readonly string[]):
     fpPrecision: req.fpPrecision,
     ...(req.protocol === 'prefill' ? { prefillAttention: req.prefillAttention } : {}),
     pageTokens: EVAL_PAGE_TOKENS,
-    bitsNote:
-      'avgBits = 8 * sum(cache.bytes().total - pageSlack at the end of each story) / sum(elements) (token-weighted over stories); avgBitsAllocated includes the unused page capacity; bitsAtLongest = cache.bytes().bitsPerElement of the longest story (with slack); codesMetaBits = 8 * (codes + scales/zeros) / quantized elements (what grows with context; dense: 16/32); overheadBits = 8 * (window + sinks + pending + positions + permutations + page slack) / all elements',
-    seconds: (performance.now() - started) / 1000,
+    bitsNote: BITS_NOTE,
   };
   const out = stringOption(values, 'out');
+  const outDir = out ? resolve(ctx.io.cwd, out) : undefined;
+  // partial results after every method (no PNG until the end: it is the slow part)
+  const partial = outDir
+    ? async (rows: readonly MethodResult[]) => {
+        await writeResults(outDir, rows, { ...metadata, complete: false }, false);
+      }
+    : undefined;
+  const run = await runEvaluation(ctx, model, backend, stories, req, log, silent, partial);
+  metadata.calibration = run.calibrationSource;
+  metadata.seconds = (performance.now() - started) / 1000;
+  metadata.complete = true;
   let files: string[] = [];
-  if (out)
-    files = await writeResults(
-      resolve(ctx.io.cwd, out),
-      run.rows,
-      metadata,
-      values['no-png'] !== true,
-    );
+  if (outDir) files = await writeResults(outDir, run.rows, metadata, values['no-png'] !== true);
   if (values.json) {
     ctx.io.stdout(`${JSON.stringify({ ...metadata, rows: run.rows, files }, null, 1)}\n`);
     return 0;
