@@ -86,6 +86,30 @@ export interface CalibrationSettings {
   sampleTokens?: number;
 }
 
+/**
+ * Clip-search settings that go with an objective. With the cache objective (window and
+ * sinks at full precision) the grid is widened and the search sees more tokens: chosen by
+ * held-out decode perplexity, docs/results/calibration. The paper's objective keeps the
+ * calibrator's defaults (grid 0.80..1.00, 256 tokens per layer).
+ */
+export function calibrationDefaults(
+  objective: CacheObjective | undefined,
+): Pick<CalibrationSettings, 'objective' | 'alphaGrid' | 'sampleTokens'> {
+  if (!objective) return {};
+  return {
+    objective,
+    alphaGrid: CACHE_OBJECTIVE_GRID,
+    sampleTokens: CACHE_OBJECTIVE_SAMPLE_TOKENS,
+  };
+}
+
+/** Clip ratios searched with the cache objective: 0.50, 0.52, ..., 1.00. */
+export const CACHE_OBJECTIVE_GRID: readonly number[] = Object.freeze(
+  Array.from({ length: 26 }, (_, i) => (50 + 2 * i) / 100),
+);
+/** Tokens per layer for the clip search with the cache objective (about four stories). */
+export const CACHE_OBJECTIVE_SAMPLE_TOKENS = 1024;
+
 /** Fits reorder + clip ratios with the registry's "reorder" calibrator on captured data. */
 export async function calibrateCaptured(
   registry: Registry,

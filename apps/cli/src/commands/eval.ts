@@ -6,6 +6,7 @@ import {
   type PerplexityProtocol,
 } from '@skvq/adapter-llama';
 import { createDenseCache } from '@skvq/cache';
+import type { CacheObjective } from '@skvq/calibrator-reorder';
 import {
   type BitWidth,
   type CalibrationArtifact,
@@ -25,6 +26,7 @@ import { type CacheConfig, EVAL_PAGE_TOKENS } from '../caches.js';
 import {
   type CapturedActivations,
   calibrateCaptured,
+  calibrationDefaults,
   captureActivations,
   DEFAULT_CALIBRATION_SEED,
   DEFAULT_CALIBRATION_TOKENS,
@@ -100,6 +102,9 @@ ${MODEL_HELP}
       --grouping G        SKVQ groups when calibrating on the fly: cluster or equal (default cluster)
       --calib FILE        calibration artifact for skvq streams (else calibrated on the fly)
       --calib-tokens N    tokens for on-the-fly calibration (default ${DEFAULT_CALIBRATION_TOKENS})
+      --clip-objective O  on-the-fly clip search: cache (default: window and sinks of the
+                          evaluated cache at full precision, as the protocol reads them) or
+                          all (every token quantized: the paper's objective)
       --fp-precision P    storage of window/sinks in quantized caches: fp16 or fp32 (default fp16)
       --prefill-attention prefill protocol: quantized (the paper's, default) or original
       --attention-stories N stories for the per-layer attention error (default ${DEFAULT_ATTENTION_STORIES})
@@ -125,6 +130,7 @@ export const EVAL_OPTIONS = {
   'fp-precision': { type: 'string' },
   'prefill-attention': { type: 'string' },
   'attention-stories': { type: 'string' },
+  'clip-objective': { type: 'string' },
   out: { type: 'string', short: 'o' },
   'no-png': { type: 'boolean' },
 } as const;
@@ -147,6 +153,8 @@ export interface EvalRequest {
   fpPrecision: 'fp16' | 'fp32';
   prefillAttention: 'quantized' | 'original';
   attentionStories: number;
+  /** On-the-fly calibration: 'cache' (default) models the evaluated cache; 'all' quantizes all. */
+  clipObjective?: 'cache' | 'all';
 }
 
 export function parseEvalRequest(values: Record<string, unknown>, cmd = 'eval'): EvalRequest {
@@ -182,6 +190,23 @@ export function parseEvalRequest(values: Record<string, unknown>, cmd = 'eval'):
       cmd,
     ),
     attentionStories: intOption(v, 'attention-stories', DEFAULT_ATTENTION_STORIES, cmd, 0),
+    clipObjective: choiceOption(v, 'clip-objective', ['cache', 'all'] as const, 'cache', cmd),
+  };
+}
+
+/**
+ * The cache the on-the-fly clip search models: the evaluated configuration's window and sinks
+ * in the evaluated protocol (prompt continuations are decoded), unless --clip-objective all.
+ */
+export function clipObjectiveFor(
+  req: EvalRequest,
+  config: CacheConfig,
+): CacheObjective | undefined {
+  if (req.clipObjective === 'all') return undefined;
+  return {
+    protocol: req.protocol === 'prefill' ? 'prefill' : 'decode',
+    window: config.window,
+    sinks: config.sinks,
   };
 }
 
@@ -233,14 +258,17 @@ export async function runEvaluation(
   }
   const calibrationFor = async (
     spec: MethodSpec,
-    groupSize: number,
+    config: CacheConfig,
   ): Promise<CalibrationArtifact | undefined> => {
     if (!needsCalibration(spec) || spec.kind !== 'quantized') return undefined;
+    const groupSize = config.groupSize;
     let base = fileCalibration;
+    const objective = clipObjectiveFor(req, config);
     if (!base) {
       const bits: { k: BitWidth; v: BitWidth } = { k: spec.keys.bits, v: spec.values.bits };
-      const key = `${bits.k}/${bits.v}/${groupSize}/${req.grouping}/${req.meta}`;
-      base = calibrations.get(key);
+      const plainKey = `${bits.k}/${bits.v}/${groupSize}/${req.grouping}/${req.meta}`;
+      const key = `${plainKey}/${objective ? `${objective.protocol} w${objective.window} s${objective.sinks}` : 'all'}`;
+      base = calibrations.get(plainKey) ?? calibrations.get(key);
       if (!base) {
         if (!captured) {
           if (calibStories.length === 0) {
@@ -260,13 +288,16 @@ export async function runEvaluation(
           );
           p.done(`${captured.tokens} tokens from ${captured.stories} stories`);
         }
-        log(`calibrating K${bits.k}V${bits.v} group ${groupSize} (${req.grouping}, ${req.meta})`);
+        log(
+          `calibrating K${bits.k}V${bits.v} group ${groupSize} (${req.grouping}, ${req.meta}; clip objective ${objective ? `${objective.protocol} window ${objective.window} sinks ${objective.sinks}` : 'all tokens quantized'})`,
+        );
         base = await calibrateCaptured(ctx.registry, model, captured, {
           bits,
           meta: req.meta,
           groupSize,
           grouping: req.grouping,
           seed: DEFAULT_CALIBRATION_SEED,
+          ...calibrationDefaults(objective),
         });
         calibrations.set(key, base);
       }
@@ -315,7 +346,7 @@ export async function runEvaluation(
     for (const spec of ordered) {
       index++;
       if (spec.kind === 'dense' && denseDone.has(spec.name)) continue; // independent of the config
-      const calibration = await calibrationFor(spec, config.groupSize);
+      const calibration = await calibrationFor(spec, config);
       const p = createProgress(ctx.io, `[${index}/${total}] ${spec.name}`, silent);
       const row = await evaluateMethod(spec, {
         registry: ctx.registry,
