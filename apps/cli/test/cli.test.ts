@@ -125,9 +125,8 @@ describe('skvq end to end (tiny subsets)', () => {
     expect(json.complete).toBe(true);
     expect(json.rows.every((x: { protocol: string }) => x.protocol === 'decode')).toBe(true);
     expect(readFileSync(join(dir, 'ppl-vs-bits.svg'), 'utf8')).toContain('decode protocol');
-    // codes+metadata bits: 2-bit codes and fp16 scale/zero per group of 8 (K) = 6 bits exactly
-    // for SKVQ K2 with groups of at most 8 channels... at least the codes' 1.6-2 bits and less
-    // than the real bits, which add window, sinks, positions and permutations
+    // codes+metadata bits: above the codes alone (1.6-2 bits), below the real bits, which add
+    // the window, sinks, positions and permutations (the fixed overhead)
     expect(skvq.codesMetaBits).toBeGreaterThan(1.6);
     expect(skvq.codesMetaBits).toBeLessThan(skvq.avgBitsAllocated);
     expect(skvq.overheadBits).toBeGreaterThan(0);

@@ -107,6 +107,8 @@ ${MODEL_HELP}
                           all (every token quantized: the paper's objective)
       --fp-precision P    storage of window/sinks in quantized caches: fp16 or fp32 (default fp16)
       --prefill-attention prefill protocol: quantized (the paper's, default) or original
+      --reference-ppl X   fp32 perplexity of the same stories from an earlier run: deltas are
+                          measured against it when --methods has no fp32 (saves one method)
       --attention-stories N stories for the per-layer attention error (default ${DEFAULT_ATTENTION_STORIES})
   -o, --out DIR           write results.json, results.csv, ppl-vs-bits.svg/png, bytes-per-token.svg/png
       --no-png            write the plots as SVG only
@@ -131,6 +133,7 @@ export const EVAL_OPTIONS = {
   'prefill-attention': { type: 'string' },
   'attention-stories': { type: 'string' },
   'clip-objective': { type: 'string' },
+  'reference-ppl': { type: 'string' },
   out: { type: 'string', short: 'o' },
   'no-png': { type: 'boolean' },
 } as const;
@@ -153,6 +156,8 @@ export interface EvalRequest {
   fpPrecision: 'fp16' | 'fp32';
   prefillAttention: 'quantized' | 'original';
   attentionStories: number;
+  /** fp32 perplexity of the same stories and protocol from an earlier run (fp32 not rerun). */
+  referencePpl?: number;
   /** On-the-fly calibration: 'cache' (default) models the evaluated cache; 'all' quantizes all. */
   clipObjective?: 'cache' | 'all';
 }
@@ -191,7 +196,20 @@ export function parseEvalRequest(values: Record<string, unknown>, cmd = 'eval'):
     ),
     attentionStories: intOption(v, 'attention-stories', DEFAULT_ATTENTION_STORIES, cmd, 0),
     clipObjective: choiceOption(v, 'clip-objective', ['cache', 'all'] as const, 'cache', cmd),
+    ...referencePplOption(v, cmd),
   };
+}
+
+function referencePplOption(
+  v: Parameters<typeof stringOption>[0],
+  cmd: string,
+): { referencePpl?: number } {
+  const raw = stringOption(v, 'reference-ppl');
+  if (raw === undefined) return {};
+  const x = Number(raw);
+  if (!(x > 1) || !Number.isFinite(x))
+    throw new UsageError(`--reference-ppl ${raw} must be a perplexity > 1`, cmd);
+  return { referencePpl: x };
 }
 
 /**
@@ -322,7 +340,7 @@ export async function runEvaluation(
   }
   const rows: MethodResult[] = [];
   const denseDone = new Map<string, MethodResult>();
-  let fp32Ppl = Number.NaN;
+  let fp32Ppl = req.referencePpl ?? Number.NaN;
   // fp32 first: every delta is measured against it
   const ordered = [...req.methods].sort(
     (a, b) => Number(b.name === 'fp32') - Number(a.name === 'fp32'),
