@@ -56,10 +56,14 @@ for (const dir of readdirSync(root).sort()) {
 // Winners under codes+metadata budgets (what grows with context), per evaluation set.
 const sets = [...new Set(all.map((r) => r.set))];
 console.log('\n### Best (lowest perplexity) configuration under a codes+metadata-bit budget\n');
-console.log('| set | budget (codes+meta bits <=) | best | ppl | codes+meta bits | runner-up | ppl | codes+meta bits |');
+console.log(
+  '| set | budget (codes+meta bits <=) | best | ppl | codes+meta bits | runner-up | ppl | codes+meta bits |',
+);
 console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |');
 for (const set of sets) {
-  const rows = all.filter((r) => r.set === set && !r.method.startsWith('fp') && Number.isFinite(r.codesMetaBits));
+  const rows = all.filter(
+    (r) => r.set === set && !r.method.startsWith('fp') && Number.isFinite(r.codesMetaBits),
+  );
   for (const budget of [2.5, 3, 3.5, 4, 4.5, 5, 6]) {
     const fit = rows.filter((r) => r.codesMetaBits <= budget).sort((a, b) => a.ppl - b.ppl);
     if (fit.length === 0) continue;
