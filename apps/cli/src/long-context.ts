@@ -21,8 +21,12 @@ export const LONG_CONTEXT_SETTINGS = {
   window: 128,
   sinks: 5,
 } as const;
-/** Tokens per append while filling (a prefill chunk); the data repeats every two chunks. */
-const FILL_CHUNK = 2048;
+/**
+ * Tokens per append while filling (a prefill chunk); the data repeats every two chunks, since
+ * drawing 32k tokens of Gaussians would take longer than quantizing them, and the bytes a
+ * cache holds do not depend on the values.
+ */
+const FILL_CHUNK = 512;
 
 export interface LongContextMemory {
   geometry: KvGeometry;

@@ -298,7 +298,7 @@ describe('skvq end to end (tiny subsets)', () => {
     expect(r.out).toMatch(/bits\/element \(codes\+metadata/);
     expect(r.out).toMatch(/one Llama-2-7B layer .* 1024 synthetic tokens/);
     expect(r.out).toContain('demo finished');
-  });
+  }, 240_000);
 });
 
 describe('skvq bad input', () => {
