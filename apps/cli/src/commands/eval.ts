@@ -76,7 +76,8 @@ i.e. the window and the sinks, stay full precision). --protocol says how (SKVQ.m
   prefill  each story appended at once, every query reads the quantized cache (only the
            story's last W tokens and the sinks full precision): the SKVQ paper's WikiText runs
   prompt   the first --prompt-tokens tokens (default half the story) prefilled with
-           full-precision attention and stored quantized, the continuation scored in decode Evaluation uses the first N stories of
+           full-precision attention and stored quantized, the continuation scored in decode
+Evaluation uses the first N stories of
 the text; SKVQ calibration (unless --calib) uses the last ${CALIBRATION_STORIES} stories, never the same ones.
 Average bits count the cache's REAL bytes: 8 * sum of cache.bytes().total at the end of
 each story / sum of K/V elements (token-weighted); bits@longest is the longest story's.
