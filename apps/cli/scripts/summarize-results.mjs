@@ -12,25 +12,67 @@ const cfg = (r) =>
   r.method.startsWith('fp') ? '-' : `w${r.window} s${r.sinks} g${r.groupSize} ${r.meta}`;
 
 const all = [];
+
+/** Rows not beaten by another row with fewer or equal codes+metadata bits and lower perplexity. */
+function frontier(rows) {
+  const ok = rows.filter((r) => Number.isFinite(r.codesMetaBits) && Number.isFinite(r.ppl));
+  const sorted = [...ok].sort((a, b) => a.codesMetaBits - b.codesMetaBits || a.ppl - b.ppl);
+  const out = [];
+  let best = Number.POSITIVE_INFINITY;
+  for (const r of sorted) {
+    if (r.ppl < best) {
+      out.push(r);
+      best = r.ppl;
+    }
+  }
+  return out;
+}
 for (const dir of readdirSync(root).sort()) {
   const file = join(root, dir, 'results.json');
   if (!existsSync(file)) continue;
   const data = JSON.parse(readFileSync(file, 'utf8'));
-  console.log(`\n### ${dir} (${data.stories} stories)\n\n\`${data.command}\`\n`);
+  // runs from before the protocols were named used the prefill protocol
+  const protocol = data.protocol ?? 'prefill';
+  const partial = data.complete === false ? ', partial: the run was stopped' : '';
   console.log(
-    '| method | config | ppl | delta vs fp32 | avg bits | alloc bits | bytes/token | attn err (mean of layers) |',
+    `\n### ${dir} (${data.stories} stories, ${protocol} protocol${partial})\n\n\`${data.command}\`\n`,
   );
-  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log(
+    '| method | config | ppl | delta vs fp32 | codes+meta bits | overhead bits | avg bits | alloc bits | bytes/token | attn err (mean of layers) |',
+  );
+  console.log('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const front = new Set(frontier(data.rows));
   for (const r of data.rows) {
+    const name = front.has(r) ? `**${r.method}**` : r.method;
     console.log(
-      `| ${r.method} | ${cfg(r)} | ${f(r.ppl, 4)} | ${r.deltaPct >= 0 ? '+' : ''}${f(r.deltaPct, 2)}% | ${f(r.avgBits, 3)} | ${f(r.avgBitsAllocated, 3)} | ${f(r.bytesPerToken, 1)} | ${f(mean(r.attentionError), 4)} |`,
+      `| ${name} | ${cfg(r)} | ${f(r.ppl, 4)} | ${r.deltaPct >= 0 ? '+' : ''}${f(r.deltaPct, 2)}% | ${f(r.codesMetaBits, 3)} | ${f(r.overheadBits, 3)} | ${f(r.avgBits, 3)} | ${f(r.avgBitsAllocated, 3)} | ${f(r.bytesPerToken, 1)} | ${f(mean(r.attentionError), 4)} |`,
     );
     all.push({ ...r, set: dir, stories: data.stories });
   }
+  if (data.rows.some((r) => r.codesMetaBits !== undefined))
+    console.log('\nBold: on the Pareto frontier of perplexity against codes+metadata bits.');
 }
 
-// Winners under real-bit budgets, per evaluation set (rows are comparable only on the same stories).
+// Winners under codes+metadata budgets (what grows with context), per evaluation set.
 const sets = [...new Set(all.map((r) => r.set))];
+console.log('\n### Best (lowest perplexity) configuration under a codes+metadata-bit budget\n');
+console.log(
+  '| set | budget (codes+meta bits <=) | best | ppl | codes+meta bits | runner-up | ppl | codes+meta bits |',
+);
+console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |');
+for (const set of sets) {
+  const rows = all.filter(
+    (r) => r.set === set && !r.method.startsWith('fp') && Number.isFinite(r.codesMetaBits),
+  );
+  for (const budget of [2.5, 3, 3.5, 4, 4.5, 5, 6]) {
+    const fit = rows.filter((r) => r.codesMetaBits <= budget).sort((a, b) => a.ppl - b.ppl);
+    if (fit.length === 0) continue;
+    const [a, b] = fit;
+    console.log(
+      `| ${set} | ${budget} | ${a.method} ${cfg(a)} | ${f(a.ppl, 4)} | ${f(a.codesMetaBits, 2)} | ${b ? `${b.method} ${cfg(b)}` : '-'} | ${b ? f(b.ppl, 4) : ''} | ${b ? f(b.codesMetaBits, 2) : ''} |`,
+    );
+  }
+}
 console.log('\n### Best (lowest perplexity) configuration under a real-bit budget\n');
 console.log('| set | budget (avg bits <=) | best | ppl | avg bits | runner-up | ppl | avg bits |');
 console.log('| --- | ---: | --- | ---: | ---: | --- | ---: | ---: |');

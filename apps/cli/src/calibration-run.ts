@@ -1,6 +1,11 @@
 import type { LlamaModel } from '@skvq/adapter-llama';
 import { createDenseCache } from '@skvq/cache';
-import { type AttentionSegment, searchClipRatio } from '@skvq/calibrator-reorder';
+import {
+  type AttentionSegment,
+  type CacheObjective,
+  type ReorderCalibratorOptions,
+  searchClipRatio,
+} from '@skvq/calibrator-reorder';
 import {
   type BackendPlugin,
   type BitWidth,
@@ -75,7 +80,35 @@ export interface CalibrationSettings {
   grouping: 'cluster' | 'equal';
   alphaGrid?: readonly number[];
   seed: number;
+  /** The cache the clip search models (window/sinks at full precision); absent: all quantized. */
+  objective?: CacheObjective;
+  /** Tokens per layer the clip search uses (the calibrator's default when absent). */
+  sampleTokens?: number;
 }
+
+/**
+ * Clip-search settings that go with an objective. With the cache objective (window and
+ * sinks at full precision) the grid is widened and the search sees more tokens: chosen by
+ * held-out decode perplexity, docs/results/calibration. The paper's objective keeps the
+ * calibrator's defaults (grid 0.80..1.00, 256 tokens per layer).
+ */
+export function calibrationDefaults(
+  objective: CacheObjective | undefined,
+): Pick<CalibrationSettings, 'objective' | 'alphaGrid' | 'sampleTokens'> {
+  if (!objective) return {};
+  return {
+    objective,
+    alphaGrid: CACHE_OBJECTIVE_GRID,
+    sampleTokens: CACHE_OBJECTIVE_SAMPLE_TOKENS,
+  };
+}
+
+/** Clip ratios searched with the cache objective: 0.50, 0.52, ..., 1.00. */
+export const CACHE_OBJECTIVE_GRID: readonly number[] = Object.freeze(
+  Array.from({ length: 26 }, (_, i) => (50 + 2 * i) / 100),
+);
+/** Tokens per layer for the clip search with the cache objective (about four stories). */
+export const CACHE_OBJECTIVE_SAMPLE_TOKENS = 1024;
 
 /** Fits reorder + clip ratios with the registry's "reorder" calibrator on captured data. */
 export async function calibrateCaptured(
@@ -85,7 +118,7 @@ export async function calibrateCaptured(
   settings: CalibrationSettings,
 ): Promise<CalibrationArtifact> {
   const calibrator = registry.get('calibrator', 'reorder');
-  const session = calibrator.createSession({
+  const options: ReorderCalibratorOptions = {
     geometry: model.geometry,
     model: model.identity,
     bits: settings.bits,
@@ -95,7 +128,11 @@ export async function calibrateCaptured(
     ...(settings.alphaGrid ? { alphaGrid: settings.alphaGrid } : {}),
     seed: settings.seed,
     source: captured.source,
-  });
+    ...(settings.objective ? { objective: settings.objective } : {}),
+    ...(settings.sampleTokens ? { sampleTokens: settings.sampleTokens } : {}),
+  };
+  // the reorder calibrator reads objective and sampleTokens; others ignore them
+  const session = calibrator.createSession(options);
   for (const batch of captured.batches) session.observe(batch);
   const artifact = await session.finish();
   return { ...artifact, createdAt: new Date().toISOString() };

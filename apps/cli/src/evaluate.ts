@@ -1,4 +1,4 @@
-import { type LlamaModel, perplexity } from '@skvq/adapter-llama';
+import { type LlamaModel, type PerplexityProtocol, perplexity } from '@skvq/adapter-llama';
 import type { KvCache } from '@skvq/cache';
 import {
   type BackendPlugin,
@@ -8,6 +8,7 @@ import {
   type Registry,
   SkvqError,
 } from '@skvq/core';
+import { splitBits } from './bits-split.js';
 import { type CacheConfig, cacheFactory } from './caches.js';
 import type { MethodSpec } from './methods.js';
 
@@ -25,6 +26,10 @@ export type BytePart = (typeof BYTE_PARTS)[number];
 
 export interface MethodResult {
   method: string;
+  /** How the cache was exercised (SKVQ.md section 7): decode, prefill or prompt. */
+  protocol: PerplexityProtocol;
+  /** `prompt` protocol: prompt tokens per story (null: half of each story). */
+  promptTokens?: number | null;
   window: number;
   sinks: number;
   groupSize: number;
@@ -42,6 +47,19 @@ export interface MethodResult {
   avgBits: number;
   /** The same with the unused capacity of the last pages (cache.bytes().total as is). */
   avgBitsAllocated: number;
+  /**
+   * What grows with context: 8 * (codes + scales/zeros of quantized tokens) / their K/V
+   * elements, summed over stories (dense caches: 16 or 32). Methods are compared on this.
+   */
+  codesMetaBits: number;
+  /**
+   * Fixed overhead in bits per element held (token-weighted like avgBitsAllocated): the
+   * full-precision window and sinks, pending blocks, positions, permutations, page slack.
+   * avgBitsAllocated = codes+metadata share + overheadBits.
+   */
+  overheadBits: number;
+  /** Mean fixed-overhead bytes per story cache (bounded as the context grows). */
+  overheadBytesPerStory: number;
   /** cache.bytes().bitsPerElement at the end of the longest story. */
   bitsAtLongest: number;
   longestTokens: number;
@@ -53,6 +71,8 @@ export interface MethodResult {
   stories: number;
   tokens: number;
   seconds: number;
+  /** CPU seconds of this process while the method ran (user + system; wall time is shared). */
+  cpuSeconds: number;
 }
 
 export interface EvaluateOptions {
@@ -67,6 +87,10 @@ export interface EvaluateOptions {
   referencePpl: number;
   /** K/V/Q of the first stories, for the attention-error measurement. */
   attentionSamples: AttentionSample[];
+  /** Default 'decode'. */
+  protocol?: PerplexityProtocol;
+  /** `prompt` protocol: prompt tokens per story (default half of each story). */
+  promptTokens?: number;
   onStory?: (done: number, total: number) => void;
 }
 
@@ -143,6 +167,7 @@ export async function evaluateMethod(
 ): Promise<MethodResult> {
   const { registry, backend, model, config } = options;
   const started = performance.now();
+  const cpuStart = process.cpuUsage();
   const make = cacheFactory(registry, backend, model, spec, config, options.calibration);
   const makeReference = cacheFactory(
     registry,
@@ -156,9 +181,17 @@ export async function evaluateMethod(
   let totalBytes = 0;
   let totalSlack = 0;
   let totalElements = 0;
+  let codesMetaBytes = 0;
+  let codesMetaElements = 0;
+  let overheadBytes = 0;
   const parts = emptyParts();
   let longest: CacheBytes | undefined;
+  const protocol = options.protocol ?? 'decode';
   const result = await perplexity(model, options.stories, {
+    protocol,
+    ...(protocol === 'prompt' && options.promptTokens !== undefined
+      ? { promptTokens: options.promptTokens }
+      : {}),
     cache: () => {
       current = make();
       return current;
@@ -172,6 +205,10 @@ export async function evaluateMethod(
         totalElements += b.elements;
         for (const k of Object.keys(parts) as BytePart[]) parts[k] += b[k];
         if (!longest || b.tokens > longest.tokens) longest = b;
+        const split = splitBits(current);
+        codesMetaBytes += split.codesMetaBytes;
+        codesMetaElements += split.codesMetaElements;
+        overheadBytes += split.overheadBytes;
         current = undefined;
       }
       options.onStory?.(p.stories, p.totalStories);
@@ -193,6 +230,8 @@ export async function evaluateMethod(
   const ref = options.referencePpl;
   return {
     method: spec.name,
+    protocol,
+    ...(protocol === 'prompt' ? { promptTokens: options.promptTokens ?? null } : {}),
     window: config.window,
     sinks: config.sinks,
     groupSize: config.groupSize,
@@ -202,6 +241,9 @@ export async function evaluateMethod(
     deltaPct: Number.isFinite(ref) ? (100 * (result.ppl - ref)) / ref : 0,
     avgBits: totalElements > 0 ? (8 * (totalBytes - totalSlack)) / totalElements : Number.NaN,
     avgBitsAllocated: totalElements > 0 ? (8 * totalBytes) / totalElements : Number.NaN,
+    codesMetaBits: codesMetaElements > 0 ? (8 * codesMetaBytes) / codesMetaElements : Number.NaN,
+    overheadBits: totalElements > 0 ? (8 * overheadBytes) / totalElements : Number.NaN,
+    overheadBytesPerStory: result.stories > 0 ? overheadBytes / result.stories : Number.NaN,
     bitsAtLongest: longest?.bitsPerElement ?? Number.NaN,
     longestTokens: longest?.tokens ?? 0,
     bytesPerToken: (totalBytes - totalSlack) / tokensHeld,
@@ -210,5 +252,11 @@ export async function evaluateMethod(
     stories: result.stories,
     tokens: result.tokens,
     seconds: (performance.now() - started) / 1000,
+    cpuSeconds: cpuSecondsSince(cpuStart),
   };
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1e6;
 }

@@ -21,6 +21,8 @@ export function resultsTable(rows: readonly MethodResult[]): string {
       'config',
       'ppl',
       'delta',
+      'codes+meta bits',
+      'overhead bits',
       'avg bits',
       'alloc bits',
       'bits@longest',
@@ -32,6 +34,8 @@ export function resultsTable(rows: readonly MethodResult[]): string {
       r.method.startsWith('fp') ? '-' : configLabel(r),
       fmt(r.ppl, 4),
       `${fmtSigned(r.deltaPct, 2)}%`,
+      fmt(r.codesMetaBits, 3),
+      fmt(r.overheadBits, 3),
       fmt(r.avgBits, 3),
       fmt(r.avgBitsAllocated, 3),
       fmt(r.bitsAtLongest, 3),
@@ -45,6 +49,8 @@ export function resultsCsv(rows: readonly MethodResult[]): string {
   const layers = Math.max(0, ...rows.map((r) => r.attentionError.length));
   const headers = [
     'method',
+    'protocol',
+    'prompt_tokens',
     'window',
     'sinks',
     'group_size',
@@ -52,6 +58,9 @@ export function resultsCsv(rows: readonly MethodResult[]): string {
     'ppl',
     'mean_nll',
     'delta_pct',
+    'codes_meta_bits',
+    'overhead_bits',
+    'overhead_bytes_per_story',
     'avg_bits',
     'avg_bits_allocated',
     'bits_at_longest',
@@ -62,11 +71,14 @@ export function resultsCsv(rows: readonly MethodResult[]): string {
     'stories',
     'tokens',
     'seconds',
+    'cpu_seconds',
   ];
   return renderCsv(
     headers,
     rows.map((r) => [
       r.method,
+      r.protocol,
+      r.promptTokens === undefined ? '' : (r.promptTokens ?? 'half'),
       r.window,
       r.sinks,
       r.groupSize,
@@ -74,6 +86,9 @@ export function resultsCsv(rows: readonly MethodResult[]): string {
       r.ppl,
       r.meanNll,
       r.deltaPct,
+      r.codesMetaBits,
+      r.overheadBits,
+      r.overheadBytesPerStory,
       r.avgBits,
       r.avgBitsAllocated,
       r.bitsAtLongest,
@@ -84,6 +99,7 @@ export function resultsCsv(rows: readonly MethodResult[]): string {
       r.stories,
       r.tokens,
       r.seconds,
+      r.cpuSeconds,
     ]),
   );
 }
@@ -117,12 +133,13 @@ export async function writeResults(
   const points: ScatterPoint[] = rows.map((r) => ({
     label: r.method.startsWith('fp') ? r.method : `${r.method} ${configLabel(r)}`,
     series: family(r.method),
-    x: r.avgBits,
+    x: r.codesMetaBits,
     y: r.ppl,
   }));
+  const protocol = String(metadata.protocol ?? rows[0]?.protocol ?? 'decode');
   const scatter = scatterSvg(points, {
-    title: 'Perplexity vs average bits per KV element',
-    xLabel: 'average bits per element (real cache bytes)',
+    title: `Perplexity (${protocol} protocol) vs codes+metadata bits`,
+    xLabel: 'codes+metadata bits per quantized element (fixed overhead in results.csv)',
     yLabel: 'perplexity (log scale)',
     logY: true,
   });

@@ -120,6 +120,46 @@ describe('skvq end to end (tiny subsets)', () => {
       expect(existsSync(join(dir, f))).toBe(true);
     }
     expect(readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0]).toContain('avg_bits');
+    // decode is the default protocol, named in the JSON, every row and the plot title
+    expect(json.protocol).toBe('decode');
+    expect(json.complete).toBe(true);
+    expect(json.rows.every((x: { protocol: string }) => x.protocol === 'decode')).toBe(true);
+    expect(readFileSync(join(dir, 'ppl-vs-bits.svg'), 'utf8')).toContain('decode protocol');
+    // codes+metadata bits: above the codes alone (1.6-2 bits), below the real bits, which add
+    // the window, sinks, positions and permutations (the fixed overhead)
+    expect(skvq.codesMetaBits).toBeGreaterThan(1.6);
+    expect(skvq.codesMetaBits).toBeLessThan(skvq.avgBitsAllocated);
+    expect(skvq.overheadBits).toBeGreaterThan(0);
+    expect(fp32.codesMetaBits).toBe(32);
+    const header = readFileSync(join(dir, 'results.csv'), 'utf8').split('\n')[0];
+    expect(header).toContain('codes_meta_bits');
+    expect(header).toContain('protocol');
+  });
+
+  it('eval --protocol prompt and prefill score differently, and say which they are', async () => {
+    const common = ['eval', '--model', MODEL, '--text', TEXT, '--stories', '2'];
+    const calib = ['--calib', join(tmp, 'calib.json'), '--attention-stories', '0'];
+    const methods = ['--methods', 'fp32,skvq-k2v1.5', '--json', ...calib];
+    const prompt = await run([
+      ...common,
+      ...methods,
+      '--protocol',
+      'prompt',
+      '--prompt-tokens',
+      '20',
+    ]);
+    expect(prompt.code).toBe(0);
+    const p = JSON.parse(prompt.out);
+    expect(p.protocol).toBe('prompt');
+    expect(p.promptTokens).toBe(20);
+    const prefill = await run([...common, ...methods, '--protocol', 'prefill']);
+    const f = JSON.parse(prefill.out);
+    expect(f.protocol).toBe('prefill');
+    // the prompt protocol scores only the continuation
+    expect(p.rows[0].tokens).toBe(f.rows[0].tokens - 2 * 19);
+    const bad = await run([...common, '--protocol', 'decode', '--prompt-tokens', '4']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--prompt-tokens only applies to --protocol prompt');
   });
 
   it('generate streams text, reports tokens/s and memory, and saves the cache', async () => {
@@ -279,12 +319,19 @@ describe('skvq end to end (tiny subsets)', () => {
       'fp32,skvq-k2v1.5',
       '--calib-tokens',
       '300',
+      '--tokens',
+      '40',
+      '--long-tokens',
+      '1024',
       '--quiet',
     ]);
     expect(r.code).toBe(0);
     expect(r.out).toContain('skvq-k2v1.5');
+    expect(r.out).toContain('decode protocol');
+    expect(r.out).toMatch(/bits\/element \(codes\+metadata/);
+    expect(r.out).toMatch(/one Llama-2-7B layer .* 1024 synthetic tokens/);
     expect(r.out).toContain('demo finished');
-  });
+  }, 240_000);
 });
 
 describe('skvq bad input', () => {

@@ -4,6 +4,7 @@ export { type ConvertOptions, type ConvertResult, convertToGguf } from './conver
 export { checkTokenizer, createLlamaModel, geometryOf } from './create-model.js';
 export { FINGERPRINT_PREFIX, fingerprintBytes, fingerprintFile } from './fingerprint.js';
 export { createForward, type ForwardFn } from './forward.js';
+export { causalAttention } from './full-attention.js';
 export {
   DEFAULT_PREFILL_CHUNK,
   type GeneratedToken,
@@ -45,13 +46,17 @@ export { matmul, matmulReference, rmsnorm, swiglu } from './matmul.js';
 export type { ForwardOptions, LlamaFormat, LlamaModel } from './model.js';
 export {
   DEFAULT_PERPLEXITY_CHUNK,
+  PERPLEXITY_PROTOCOLS,
   type PerplexityOptions,
+  type PerplexityProtocol,
   type PerplexityResult,
   perplexity,
+  promptLength,
 } from './perplexity.js';
 export { createGgufAdapter, createLlama2cAdapter, ggufAdapter, llama2cAdapter } from './plugins.js';
 export { argmax, logProb, sampleToken } from './sampling.js';
 export { STORY_OPENINGS, splitStories } from './stories.js';
+export { type TeacherForcedOptions, teacherForcedLogits } from './teacher-forced.js';
 export {
   createTokenizer,
   parseLlama2cTokenizer,

@@ -42,6 +42,7 @@ describe('llama2.c -> GGUF conversion', () => {
     referenceNll = (
       await perplexity(source, storiesText(), {
         cache: () => denseCache(source),
+        protocol: 'prefill',
         maxStories: NLL_STORIES,
       })
     ).meanNll;
@@ -106,6 +107,7 @@ describe('llama2.c -> GGUF conversion', () => {
       const nll = (
         await perplexity(fromBytes, storiesText(), {
           cache: () => denseCache(fromBytes),
+          protocol: 'prefill',
           maxStories: NLL_STORIES,
         })
       ).meanNll;

@@ -20,6 +20,8 @@ describe('perplexity over the first 200 evaluation stories', () => {
     let reports = 0;
     const result = await perplexity(model, storiesText(), {
       cache: () => denseCache(model),
+      // a dense cache scores the same under every protocol; prefill is one forward per story
+      protocol: 'prefill',
       maxStories: g.stories,
       onProgress: () => reports++,
     });

@@ -148,3 +148,86 @@ export function attentionOutputError(
   });
   return acc[1]! > 0 ? Math.sqrt(acc[0]! / acc[1]!) : 0;
 }
+
+/**
+ * Which cache the clip-ratio objective models (SKVQ.md sections 3 and 7): key j is read at
+ * full precision by query i when it is an attention sink (position < sinks) or, in the
+ * `decode` protocol, inside the query's own window (positions[i] - positions[j] < window);
+ * in the `prefill` protocol the window is the segment's last `window` tokens (what a whole
+ * text appended at once keeps). Every other read sees the quantized token.
+ */
+export interface CacheObjective {
+  protocol: 'decode' | 'prefill';
+  window: number;
+  sinks: number;
+}
+
+/**
+ * Causal attention like `causalAttention`, where query i reads key/value j from `kAltRot` /
+ * `vAlt` (the quantized tokens) unless the cache keeps j at full precision for i (see
+ * CacheObjective), in which case it reads `kRot` / `v`.
+ */
+export function cacheAttention(
+  geometry: KvGeometry,
+  count: number,
+  qRot: Float32Array,
+  kRot: Float32Array,
+  kAltRot: Float32Array,
+  v: Float32Array,
+  vAlt: Float32Array,
+  positions: Int32Array,
+  objective: CacheObjective,
+): Float64Array {
+  const { queryHeads, kvHeads, headDim } = geometry;
+  const qw = queryHidden(geometry);
+  const kw = kvHidden(geometry);
+  const group = queryHeads / kvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  const { window, sinks } = objective;
+  let last = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < count; j++) last = Math.max(last, positions[j]!);
+  const out = new Float64Array(count * qw);
+  const scores = new Float64Array(count);
+  const alt = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const pi = positions[i]!;
+    const anchor = objective.protocol === 'decode' ? pi : last;
+    for (let j = 0; j < count; j++) {
+      const pj = positions[j]!;
+      alt[j] = pj >= sinks && anchor - pj >= window ? 1 : 0;
+    }
+    for (let h = 0; h < queryHeads; h++) {
+      const g = Math.floor(h / group);
+      const qBase = i * qw + h * headDim;
+      let best = Number.NEGATIVE_INFINITY;
+      for (let j = 0; j < count; j++) {
+        if (positions[j]! > pi) {
+          scores[j] = Number.NEGATIVE_INFINITY;
+          continue;
+        }
+        const keys = alt[j] ? kAltRot : kRot;
+        const kBase = j * kw + g * headDim;
+        let dot = 0;
+        for (let d = 0; d < headDim; d++) dot += qRot[qBase + d]! * keys[kBase + d]!;
+        const s = dot * scale;
+        scores[j] = s;
+        if (s > best) best = s;
+      }
+      let denom = 0;
+      for (let j = 0; j < count; j++) {
+        const e = scores[j] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j]! - best);
+        scores[j] = e;
+        denom += e;
+      }
+      const oBase = i * qw + h * headDim;
+      for (let j = 0; j < count; j++) {
+        const w = scores[j]! / denom;
+        if (w === 0) continue;
+        const values = alt[j] ? vAlt : v;
+        const vBase = j * kw + g * headDim;
+        for (let d = 0; d < headDim; d++) out[oBase + d] = out[oBase + d]! + w * values[vBase + d]!;
+      }
+    }
+  }
+  return out;
+}

@@ -9,6 +9,8 @@ import { dequantizeTokensReference, quantizeTokensReference } from '@skvq/format
 import {
   type AttentionSegment,
   accumulateError,
+  type CacheObjective,
+  cacheAttention,
   causalAttention,
   checkSegment,
   ropeRows,
@@ -47,6 +49,11 @@ export interface ClipSearchInput {
   /** The stream's layout (perm, groups, bits, meta); its alpha is replaced by each grid value. */
   layout: TokenGroupLayout;
   grid?: readonly number[];
+  /**
+   * The cache the error is measured through: window and sinks at full precision as the
+   * protocol sees them. Absent: every token quantized (the paper's objective).
+   */
+  objective?: CacheObjective;
 }
 
 export interface ClipSearchResult {
@@ -73,6 +80,18 @@ export function checkAlphaGrid(grid: readonly number[], where: string): number[]
   return [...grid];
 }
 
+/** Validates a cache objective: protocol decode or prefill, window and sinks integers >= 0. */
+export function checkObjective(objective: CacheObjective, where: string): CacheObjective {
+  if (objective.protocol !== 'decode' && objective.protocol !== 'prefill')
+    invalid(where, `objective protocol ${String(objective.protocol)}; expected decode, prefill`);
+  for (const key of ['window', 'sinks'] as const) {
+    const n = objective[key];
+    if (!Number.isInteger(n) || n < 0)
+      invalid(where, `objective ${key} ${String(n)} must be an integer >= 0`);
+  }
+  return { protocol: objective.protocol, window: objective.window, sinks: objective.sinks };
+}
+
 /**
  * Clip-ratio search of one stream of one layer (SKVQ.md section 2): for each alpha of the
  * grid, quantize the stream with the reference quantizer (calibrated permutation and
@@ -86,6 +105,7 @@ export function searchClipRatio(input: ClipSearchInput): ClipSearchResult {
   const where = `searchClipRatio(${stream})`;
   if (stream !== 'k' && stream !== 'v') invalid(where, `stream ${String(stream)}; expected k, v`);
   const grid = checkAlphaGrid(input.grid ?? DEFAULT_ALPHA_GRID, where);
+  const objective = input.objective ? checkObjective(input.objective, where) : undefined;
   if (segments.length === 0 || segments.every((s) => s.count === 0)) {
     invalid(where, 'no calibration samples: at least one token is needed');
   }
@@ -103,7 +123,29 @@ export function searchClipRatio(input: ClipSearchInput): ClipSearchResult {
     for (const { s, qRot, kRot, exact } of prepared) {
       if (s.count === 0) continue;
       let approx: Float64Array;
-      if (stream === 'k') {
+      if (objective) {
+        const kHatRot =
+          stream === 'k'
+            ? ropeRows(
+                geometry,
+                quantizeRoundTrip(trial, s.k, s.count),
+                geometry.kvHeads,
+                s.positions,
+              )
+            : kRot;
+        const vHat = stream === 'v' ? quantizeRoundTrip(trial, s.v, s.count) : s.v;
+        approx = cacheAttention(
+          geometry,
+          s.count,
+          qRot,
+          kRot,
+          kHatRot,
+          s.v,
+          vHat,
+          s.positions,
+          objective,
+        );
+      } else if (stream === 'k') {
         const kHat = quantizeRoundTrip(trial, s.k, s.count);
         const kHatRot = ropeRows(geometry, kHat, geometry.kvHeads, s.positions);
         approx = causalAttention(geometry, s.count, qRot, kHatRot, s.v, s.positions);

@@ -1,6 +1,8 @@
 export {
   type AttentionSegment,
   attentionOutputError,
+  type CacheObjective,
+  cacheAttention,
   causalAttention,
   ropeRows,
 } from './attention.js';
@@ -9,6 +11,7 @@ export {
   type ClipSearchInput,
   type ClipSearchResult,
   checkAlphaGrid,
+  checkObjective,
   DEFAULT_ALPHA_GRID,
   quantizeRoundTrip,
   searchClipRatio,

@@ -18,9 +18,14 @@ import {
   type StreamCalibration,
   validateGeometry,
 } from '@skvq/core';
-import type { AttentionSegment } from './attention.js';
+import type { AttentionSegment, CacheObjective } from './attention.js';
 import { ChannelStats } from './channel-stats.js';
-import { checkAlphaGrid, DEFAULT_ALPHA_GRID, searchClipRatio } from './clip-search.js';
+import {
+  checkAlphaGrid,
+  checkObjective,
+  DEFAULT_ALPHA_GRID,
+  searchClipRatio,
+} from './clip-search.js';
 import { clusterCount, groupChannels } from './grouping.js';
 import {
   DEFAULT_KMEANS_MAX_ITERATIONS,
@@ -43,6 +48,12 @@ export interface ReorderCalibratorOptions extends CalibratorOptions {
   sampleTokens?: number;
   /** Lloyd iteration cap per k-means run (default DEFAULT_KMEANS_MAX_ITERATIONS). */
   maxIterations?: number;
+  /**
+   * The cache the clip search measures the attention error through (window and sinks at full
+   * precision for the protocol). Absent: every token quantized, the paper's objective.
+   * Recorded in the artifact's settings.objective.
+   */
+  objective?: CacheObjective;
 }
 
 /** A growing sample segment: consecutive batches whose positions continue are one sequence. */
@@ -90,6 +101,7 @@ export function createReorderSession(options: ReorderCalibratorOptions): Calibra
     'maxIterations',
     where,
   );
+  const objective = options.objective ? checkObjective(options.objective, where) : undefined;
   const sampleTokens = assertInt(
     options.sampleTokens ?? DEFAULT_SAMPLE_TOKENS,
     1,
@@ -186,7 +198,14 @@ export function createReorderSession(options: ReorderCalibratorOptions): Calibra
             alpha: 1,
           };
           const layout = calibratedLayout(base, options.meta);
-          const search = searchClipRatio({ geometry, segments, stream, layout, grid: alphaGrid });
+          const search = searchClipRatio({
+            geometry,
+            segments,
+            stream,
+            layout,
+            grid: alphaGrid,
+            ...(objective ? { objective } : {}),
+          });
           options.onProgress?.({ stage: `layer ${layer} ${stream}`, done: ++done, total });
           return {
             ...base,
@@ -208,6 +227,7 @@ export function createReorderSession(options: ReorderCalibratorOptions): Calibra
           seed,
           restarts,
           alphaGrid,
+          ...(objective ? { objective } : {}),
         },
         data: { source: options.source ?? 'unspecified', tokens: stats.count(0, 'k') },
         layers,
