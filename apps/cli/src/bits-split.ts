@@ -1,22 +1,5 @@
 import type { CacheDescription, KvCache } from '@skvq/cache';
 
-/**
- * Bytes of the Int32 position the quantized cache stores with every quantized token of every
- * stream today: @skvq/cache counts them inside `bytes().metadata`. They are fixed overhead
- * (a format detail, not part of what a method quantizes), so the codes+metadata split takes
- * them out. When the cache makes positions implicit (it then stops counting them), this
- * must become 0: `positionBytesInMetadata` is the one place that knows.
- */
-export const POSITION_BYTES_PER_QUANTIZED_TOKEN = 4;
-
-/** Position bytes counted inside bytes().metadata by a quantized cache of this description. */
-export function positionBytesInMetadata(description: CacheDescription): number {
-  if (description.kind !== 'quantized') return 0;
-  let tokens = 0;
-  for (const l of description.layers) tokens += l.quantized.k + l.quantized.v;
-  return tokens * POSITION_BYTES_PER_QUANTIZED_TOKEN;
-}
-
 /** One cache's bytes split into what grows with context and what does not. */
 export interface BitsSplit {
   /** Codes + scales/zeros of the quantized tokens (dense caches: every token's values). */
@@ -24,8 +7,8 @@ export interface BitsSplit {
   /** K/V elements those bytes hold (quantized tokens x channels, both streams, all layers). */
   codesMetaElements: number;
   /**
-   * Everything else: full-precision window and sinks, KIVI's pending block, positions,
-   * permutations and page slack; bounded as the context grows.
+   * Everything else: full-precision window and sinks, KIVI's pending block, positions
+   * (`bytes().positions`), permutations and page slack; bounded as the context grows.
    */
   overheadBytes: number;
   /** All K/V elements held. */
@@ -51,10 +34,9 @@ export function splitBits(cache: KvCache): BitsSplit {
       elements: b.elements,
     };
   }
-  const positions = positionBytesInMetadata(description);
   let quantized = 0;
   for (const l of description.layers) quantized += (l.quantized.k + l.quantized.v) * channels;
-  const codesMetaBytes = b.codes + b.metadata - positions;
+  const codesMetaBytes = b.codes + b.metadata;
   return {
     codesMetaBytes,
     codesMetaElements: quantized,

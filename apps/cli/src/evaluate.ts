@@ -16,6 +16,7 @@ import type { MethodSpec } from './methods.js';
 export const BYTE_PARTS = [
   'codes',
   'metadata',
+  'positions',
   'window',
   'sinks',
   'keptFp',
@@ -157,7 +158,16 @@ export async function attentionErrorPerLayer(
 }
 
 function emptyParts(): Record<BytePart, number> {
-  return { codes: 0, metadata: 0, window: 0, sinks: 0, keptFp: 0, permutations: 0, pageSlack: 0 };
+  return {
+    codes: 0,
+    metadata: 0,
+    positions: 0,
+    window: 0,
+    sinks: 0,
+    keptFp: 0,
+    permutations: 0,
+    pageSlack: 0,
+  };
 }
 
 /** Evaluates one method under one configuration. */

@@ -47,6 +47,7 @@ export function renderReport(r: Report): string {
   for (const key of [
     'codes',
     'metadata',
+    'positions',
     'window',
     'sinks',
     'keptFp',

@@ -4,6 +4,7 @@ import type { CacheBytes } from '@skvq/core';
 export interface ByteParts {
   codes: number;
   metadata: number;
+  positions: number;
   window: number;
   sinks: number;
   keptFp: number;
@@ -12,7 +13,16 @@ export interface ByteParts {
 }
 
 export function zeroParts(): ByteParts {
-  return { codes: 0, metadata: 0, window: 0, sinks: 0, keptFp: 0, permutations: 0, pageSlack: 0 };
+  return {
+    codes: 0,
+    metadata: 0,
+    positions: 0,
+    window: 0,
+    sinks: 0,
+    keptFp: 0,
+    permutations: 0,
+    pageSlack: 0,
+  };
 }
 
 /**
@@ -28,6 +38,7 @@ export function finishBytes(
   const total =
     parts.codes +
     parts.metadata +
+    parts.positions +
     parts.window +
     parts.sinks +
     parts.keptFp +

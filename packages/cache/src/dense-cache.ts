@@ -162,7 +162,7 @@ export class DenseCache implements KvCache {
   /** Every token of a dense cache is a full-precision token kept for good: keptFp. */
   bytes(): CacheBytes {
     const parts = zeroParts();
-    parts.metadata += this.identity.heldBytes();
+    parts.positions += this.identity.heldBytes();
     parts.pageSlack += this.identity.slackBytes();
     for (const store of [...this.keys, ...this.values]) {
       parts.keptFp += store.heldBytes();

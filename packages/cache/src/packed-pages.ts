@@ -141,11 +141,16 @@ export class PackedPages {
     return this.total * this.rowBytes;
   }
 
-  /** Scales/zeros, plus the own positions of pages that hold tokens out of order. */
+  /** Scales and zeros of the tokens held. */
   metaBytes(): number {
+    return (this.total / this.unitTokens) * this.unitBytes;
+  }
+
+  /** Own positions of the tokens of pages that hold tokens out of order. */
+  positionBytes(): number {
     let ownHeld = 0;
     for (const page of this.pages) if (page.positions.ownBytes() > 0) ownHeld += page.count;
-    return (this.total / this.unitTokens) * this.unitBytes + ownHeld * POSITION_BYTES;
+    return ownHeld * POSITION_BYTES;
   }
 
   /** Allocated but unused: the free end of the last page (codes, metadata, own positions). */
@@ -154,7 +159,7 @@ export class PackedPages {
     for (const page of this.pages) {
       allocated += page.codes.length + page.meta.length + page.positions.ownBytes();
     }
-    return allocated - this.codeBytes() - this.metaBytes();
+    return allocated - this.codeBytes() - this.metaBytes() - this.positionBytes();
   }
 
   clear(): void {

@@ -231,7 +231,7 @@ export class QuantizedCache implements KvCache {
 
   bytes(): CacheBytes {
     const parts = zeroParts();
-    parts.metadata += this.identity.heldBytes();
+    parts.positions += this.identity.heldBytes();
     parts.pageSlack += this.identity.slackBytes();
     for (const state of this.layerStates) {
       state.addBytes(parts);

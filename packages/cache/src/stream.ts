@@ -149,6 +149,7 @@ export class QuantizedStream {
   addBytes(parts: ByteParts, sinks: number): void {
     parts.codes += this.pages.codeBytes();
     parts.metadata += this.pages.metaBytes();
+    parts.positions += this.pages.positionBytes();
     parts.pageSlack +=
       this.pages.slackBytes() + this.kept.slackBytes() + (this.pending?.slackBytes() ?? 0);
     const sinkBytes = this.kept.heldBytesBelow(sinks);

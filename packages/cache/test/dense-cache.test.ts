@@ -68,8 +68,9 @@ describe('createDenseCache', () => {
       c.append(0, randomActivations(5 * CH, 4), randomActivations(5 * CH, 5), 5);
     const x = b32.bytes();
     expect(x.keptFp).toBe(5 * CH * 4 * 2); // values; positions are implicit
-    // one shared identity of positions: 5 in use (metadata), the rest of its 64 is slack
-    expect(x.metadata).toBe(5 * 4);
+    // one shared identity of positions: 5 in use (positions), the rest of its 64 is slack
+    expect(x.metadata).toBe(0);
+    expect(x.positions).toBe(5 * 4);
     expect(x.pageSlack).toBe(3 * CH * 4 * 2 + (64 - 5) * 4);
     expect(x.elements).toBe(5 * 2 * CH);
     expect(x.bitsPerElement).toBeCloseTo((8 * x.total) / x.elements);

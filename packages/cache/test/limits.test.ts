@@ -1,5 +1,6 @@
-import { cpuBackend, cpuReferenceBackend, ropeTable } from '@skvq/backend-cpu';
+import { cpuBackend, cpuReferenceBackend } from '@skvq/backend-cpu';
 import { isSkvqError, kvHidden, queryHidden } from '@skvq/core';
+import { ropeTable } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
 import { createDenseCache, createQuantizedCache } from '../src/index.js';
 import { FP16_MAX, MAX_POSITION, maxWindow } from '../src/limits.js';

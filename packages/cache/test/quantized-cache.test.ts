@@ -128,7 +128,7 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
     expect(b.tokens).toBe(140);
     expect(b.elements).toBe(140 * 2 * CH);
     expect(b.total).toBe(
-      b.codes + b.metadata + b.window + b.sinks + b.keptFp + b.permutations + b.pageSlack,
+      b.codes + b.metadata + b.positions + b.window + b.sinks + b.keptFp + b.permutations + b.pageSlack,
     );
   });
 
@@ -289,7 +289,8 @@ describe('quantized cache behaviour', () => {
     expect(b.codes).toBe(quantized * (CH / 4 + Math.ceil(CH / 5)));
     // fp8 scale + zero per group (2 groups) per stream; positions are contiguous, so none
     // are stored per token: the shared identity (64 positions in use) is counted once.
-    expect(b.metadata).toBe(quantized * 2 * (2 * 2) + 64 * 4);
+    expect(b.metadata).toBe(quantized * 2 * (2 * 2));
+    expect(b.positions).toBe(64 * 4);
     expect(b.window).toBe(8 * 2 * CH * 2);
     expect(b.sinks).toBe(3 * 2 * CH * 2);
     // perm (Uint32 per channel) + 3 group offsets, per stream, per layer (2 layers).

@@ -10,6 +10,11 @@ export interface CacheBytes {
   codes: number;
   /** Scales and zeros of quantized tokens. */
   metadata: number;
+  /**
+   * Stored token positions: contiguous tokens share one identity array per cache (counted
+   * once); only tokens kept out of order store their own.
+   */
+  positions: number;
   /** Full-precision recent-window tokens. */
   window: number;
   /** Full-precision attention-sink tokens. */

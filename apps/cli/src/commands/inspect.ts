@@ -170,7 +170,7 @@ export async function inspectCommand(
     );
     const b = d.bytes;
     out(
-      `bytes: codes ${b.codes}, metadata ${b.metadata}, window ${b.window}, sinks ${b.sinks}, kept ${b.keptFp}, permutations ${b.permutations}, slack ${b.pageSlack}, total ${b.total} = ${fmt(b.bitsPerElement, 3)} bits/element\n`,
+      `bytes: codes ${b.codes}, metadata ${b.metadata}, positions ${b.positions}, window ${b.window}, sinks ${b.sinks}, kept ${b.keptFp}, permutations ${b.permutations}, slack ${b.pageSlack}, total ${b.total} = ${fmt(b.bitsPerElement, 3)} bits/element\n`,
     );
     return 0;
   }

@@ -205,7 +205,16 @@ function renderMemory(cache: KvCache, points: MemoryPoint[]): void {
   state.bitsPerElement = bytes.bitsPerElement;
   state.breakdown = bytes;
   $('breakdown').textContent = (
-    ['codes', 'metadata', 'sinks', 'window', 'keptFp', 'permutations', 'pageSlack'] as const
+    [
+      'codes',
+      'metadata',
+      'positions',
+      'sinks',
+      'window',
+      'keptFp',
+      'permutations',
+      'pageSlack',
+    ] as const
   )
     .map((k) => `${k} ${bytes[k]}`)
     .join(' · ');
