@@ -17,6 +17,7 @@ import { FP_PRECISIONS, type FpPrecision } from './fp-rows.js';
 import { CacheKernels } from './kernels.js';
 import { CacheLayer, type LayerConfig, STREAMS } from './layer.js';
 import { checkStreamSpec, permutationBytes, resolveLayout } from './layouts.js';
+import { checkFp16Range } from './limits.js';
 import { afterValue, settleAll } from './maybe-promise.js';
 import { OriginalChunk } from './original-prefill.js';
 import { createLayerPolicy } from './policy.js';
@@ -30,7 +31,8 @@ import {
   type QuantizedCacheOptions,
   type StreamSpec,
 } from './quantized-options.js';
-import { planLeaving } from './run-plan.js';
+import { quantizableMagnitude, rowsWithin } from './representable.js';
+import { planLeaving, type Run } from './run-plan.js';
 import type { CacheDescription, KvCache, LayerDescription, StreamDescription } from './types.js';
 import {
   checkAppend,
@@ -42,6 +44,19 @@ import {
 
 /** Builds the layers of a cache: fresh ones, or restored ones (loadCache). */
 export type LayerFactory = (config: LayerConfig, layer: number) => CacheLayer;
+
+/** Rows that leave the window together and go to one place (kept or quantized). */
+interface Move {
+  keep: boolean;
+  count: number;
+  positions: Int32Array;
+  k: Float32Array;
+  v: Float32Array;
+}
+
+function zipAnd(a: readonly boolean[], b: readonly boolean[]): boolean[] {
+  return a.map((x, i) => x && b[i]!);
+}
 
 const freshLayer: LayerFactory = (config) => new CacheLayer(config);
 
@@ -134,40 +149,40 @@ export class QuantizedCache implements KvCache {
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, count: number): MaybePromise<void> {
-    checkAppend(this.geometry, layer, k, v, count, 'quantized cache append');
+    const where = 'quantized cache append';
+    checkAppend(this.geometry, layer, k, v, count, where);
     const state = this.layerStates[layer]!;
     const start = state.length;
     const end = start + count;
     const kIn = this.keysPreRope ? k : rotateKeys(this.geometry, k, count, start, this.invFreq);
+    // Rows are stored in the window (and kept rows) at fpPrecision: refuse what fp16 would
+    // turn into Infinity, as the dense cache does, before anything is stored.
+    if (this.fpPrecision === 'fp16') {
+      checkFp16Range(kIn, this.keysPreRope ? 'k' : 'k (after RoPE)', where);
+      checkFp16Range(v, 'v', where);
+    }
     const { window } = state;
     const windowStart = start - window.count;
     const decision = state.policy.admit(start, count);
     const { runs, leaveEnd } = planLeaving(decision, windowStart, start, end, window.window, layer);
+    // Plan every move first (reads only), so nothing below can fail half-way.
+    const moves = this.planMoves(state, runs, kIn, v, start, windowStart);
 
-    // Everything below only moves data that was validated above.
     const chunk =
       this.prefillAttention === 'original'
         ? OriginalChunk.record(start, count, kIn, v, this.channels)
         : null;
     const results: MaybePromise<void>[] = [];
-    for (const run of runs) {
-      const fromWindow = run.first < start;
-      const positions = Int32Array.from({ length: run.count }, (_, i) => run.first + i);
+    for (const move of moves) {
       for (const name of STREAMS) {
-        const x = fromWindow
-          ? window.read(name, run.first - windowStart, run.count)
-          : (name === 'k' ? kIn : v).subarray(
-              (run.first - start) * this.channels,
-              (run.first - start + run.count) * this.channels,
-            );
         const stream = state.stream(name);
-        if (run.keep) stream.keep(x, run.count, positions);
+        if (move.keep) stream.keep(move[name], move.count, move.positions);
         else
           stream.quantize(
             this.kernels,
-            x,
-            run.count,
-            positions,
+            move[name],
+            move.count,
+            move.positions,
             results,
             chunk?.blockObserver(name),
           );
@@ -179,6 +194,55 @@ export class QuantizedCache implements KvCache {
     state.length = end;
     state.lastChunk = chunk;
     return settleAll(results);
+  }
+
+  /**
+   * The rows each leaving run moves (from the window or the input) and where they go. A
+   * token of a quantized run that the metadata format cannot hold (representable.ts) is
+   * kept at full precision instead, in both streams, so K and V segments stay aligned.
+   */
+  private planMoves(
+    state: CacheLayer,
+    runs: readonly Run[],
+    kIn: Float32Array,
+    v: Float32Array,
+    start: number,
+    windowStart: number,
+  ): Move[] {
+    const ch = this.channels;
+    const moves: Move[] = [];
+    for (const run of runs) {
+      const rows = (name: KvStream) =>
+        run.first < start
+          ? state.window.read(name, run.first - windowStart, run.count)
+          : (name === 'k' ? kIn : v).subarray(
+              (run.first - start) * ch,
+              (run.first - start + run.count) * ch,
+            );
+      const k = rows('k');
+      const vx = rows('v');
+      const ok = run.keep
+        ? null
+        : zipAnd(
+            rowsWithin(k, run.count, ch, quantizableMagnitude(state.k.layout)),
+            rowsWithin(vx, run.count, ch, quantizableMagnitude(state.v.layout)),
+          );
+      let i = 0;
+      while (i < run.count) {
+        const keep = ok === null || !ok[i];
+        let j = i + 1;
+        while (j < run.count && (ok === null || !ok[j]) === keep) j++;
+        moves.push({
+          keep,
+          count: j - i,
+          positions: Int32Array.from({ length: j - i }, (_, n) => run.first + i + n),
+          k: k.subarray(i * ch, j * ch),
+          v: vx.subarray(i * ch, j * ch),
+        });
+        i = j;
+      }
+    }
+    return moves;
   }
 
   /** Keys and values segments of a layer: kept (sinks) + pages + pending + window. */

@@ -1,6 +1,7 @@
-import { crc32, createQuantizedCache, loadCache, saveCache } from '@skvq/cache';
+import { createQuantizedCache, loadCache, saveCache } from '@skvq/cache';
 import { isSkvqError, parseCalibration, serializeCalibration } from '@skvq/core';
 import fc from 'fast-check';
+import { crc32 } from './crc32.mjs';
 import {
   activations,
   CACHE_GEOMETRY,
