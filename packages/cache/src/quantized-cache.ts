@@ -19,6 +19,7 @@ import { CacheLayer, type LayerConfig, STREAMS } from './layer.js';
 import { checkStreamSpec, permutationBytes, resolveLayout } from './layouts.js';
 import { checkFp16Range } from './limits.js';
 import { afterValue, settleAll } from './maybe-promise.js';
+import { planMoves } from './moves.js';
 import { OriginalChunk } from './original-prefill.js';
 import { createLayerPolicy } from './policy.js';
 import { PositionIdentity } from './positions.js';
@@ -31,8 +32,7 @@ import {
   type QuantizedCacheOptions,
   type StreamSpec,
 } from './quantized-options.js';
-import { quantizableMagnitude, rowsWithin } from './representable.js';
-import { planLeaving, type Run } from './run-plan.js';
+import { planLeaving } from './run-plan.js';
 import type { CacheDescription, KvCache, LayerDescription, StreamDescription } from './types.js';
 import {
   checkAppend,
@@ -44,19 +44,6 @@ import {
 
 /** Builds the layers of a cache: fresh ones, or restored ones (loadCache). */
 export type LayerFactory = (config: LayerConfig, layer: number) => CacheLayer;
-
-/** Rows that leave the window together and go to one place (kept or quantized). */
-interface Move {
-  keep: boolean;
-  count: number;
-  positions: Int32Array;
-  k: Float32Array;
-  v: Float32Array;
-}
-
-function zipAnd(a: readonly boolean[], b: readonly boolean[]): boolean[] {
-  return a.map((x, i) => x && b[i]!);
-}
 
 const freshLayer: LayerFactory = (config) => new CacheLayer(config);
 
@@ -166,7 +153,7 @@ export class QuantizedCache implements KvCache {
     const decision = state.policy.admit(start, count);
     const { runs, leaveEnd } = planLeaving(decision, windowStart, start, end, window.window, layer);
     // Plan every move first (reads only), so nothing below can fail half-way.
-    const moves = this.planMoves(state, runs, kIn, v, start, windowStart);
+    const moves = planMoves(state, runs, { k: kIn, v }, start, windowStart, this.channels);
 
     const chunk =
       this.prefillAttention === 'original'
@@ -194,55 +181,6 @@ export class QuantizedCache implements KvCache {
     state.length = end;
     state.lastChunk = chunk;
     return settleAll(results);
-  }
-
-  /**
-   * The rows each leaving run moves (from the window or the input) and where they go. A
-   * token of a quantized run that the metadata format cannot hold (representable.ts) is
-   * kept at full precision instead, in both streams, so K and V segments stay aligned.
-   */
-  private planMoves(
-    state: CacheLayer,
-    runs: readonly Run[],
-    kIn: Float32Array,
-    v: Float32Array,
-    start: number,
-    windowStart: number,
-  ): Move[] {
-    const ch = this.channels;
-    const moves: Move[] = [];
-    for (const run of runs) {
-      const rows = (name: KvStream) =>
-        run.first < start
-          ? state.window.read(name, run.first - windowStart, run.count)
-          : (name === 'k' ? kIn : v).subarray(
-              (run.first - start) * ch,
-              (run.first - start + run.count) * ch,
-            );
-      const k = rows('k');
-      const vx = rows('v');
-      const ok = run.keep
-        ? null
-        : zipAnd(
-            rowsWithin(k, run.count, ch, quantizableMagnitude(state.k.layout)),
-            rowsWithin(vx, run.count, ch, quantizableMagnitude(state.v.layout)),
-          );
-      let i = 0;
-      while (i < run.count) {
-        const keep = ok === null || !ok[i];
-        let j = i + 1;
-        while (j < run.count && (ok === null || !ok[j]) === keep) j++;
-        moves.push({
-          keep,
-          count: j - i,
-          positions: Int32Array.from({ length: j - i }, (_, n) => run.first + i + n),
-          k: k.subarray(i * ch, j * ch),
-          v: vx.subarray(i * ch, j * ch),
-        });
-        i = j;
-      }
-    }
-    return moves;
   }
 
   /** Keys and values segments of a layer: kept (sinks) + pages + pending + window. */
