@@ -120,8 +120,45 @@ export class CacheLayer {
       length,
     );
     layer.length = length;
+    checkCoverage(layer, counts, name);
     layer.policy.reset();
-    if (length > 0) layer.policy.admit(0, length);
+    if (length > 0) {
+      const decision = layer.policy.admit(0, length);
+      const leaving = (decision?.quantize?.length ?? 0) + (decision?.keep?.length ?? 0);
+      if (length - leaving !== counts.windowCount) {
+        throw badSection(
+          `${name} window holds ${counts.windowCount} tokens; its policy (window ${layer.policy.window}) keeps ${length - leaving} of ${length} there`,
+        );
+      }
+    }
     return layer;
+  }
+}
+
+/**
+ * Throws unless each stream holds every position 0..length-1 exactly once (outside the
+ * window, which holds the last windowCount positions) and K and V keep the same tokens at
+ * full precision: what append builds, so attention and later appends see a sound layer.
+ */
+function checkCoverage(layer: CacheLayer, counts: LayerCounts, name: string): void {
+  const windowStart = counts.length - counts.windowCount;
+  const kept: Record<KvStream, number[]> = { k: [], v: [] };
+  for (const s of STREAMS) {
+    const seen = new Uint8Array(windowStart);
+    const stream = layer.stream(s);
+    for (const segment of stream.segments()) {
+      for (const p of segment.positions) {
+        if (p >= windowStart || seen[p] === 1) {
+          throw badSection(
+            `${name} ${s} stream holds position ${p} twice or inside the window (from ${windowStart})`,
+          );
+        }
+        seen[p] = 1;
+      }
+    }
+    for (const segment of stream.kept.segments()) kept[s].push(...segment.positions);
+  }
+  if (kept.k.length !== kept.v.length || kept.k.some((p, i) => p !== kept.v[i])) {
+    throw badSection(`${name} K and V streams keep different tokens at full precision`);
   }
 }

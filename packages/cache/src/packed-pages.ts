@@ -14,7 +14,12 @@ import {
   POSITION_BYTES,
   type PositionIdentity,
 } from './positions.js';
-import { badSection, checkPositions, type SectionReader } from './section-reader.js';
+import {
+  badSection,
+  checkFiniteMeta,
+  checkPositions,
+  type SectionReader,
+} from './section-reader.js';
 
 export interface PackedPage {
   /** [capacity, rowCodeBytes] packed codes. */
@@ -200,6 +205,7 @@ export class PackedPages {
     checkPositions(positions, length, `${reader.name} quantized`);
     const codes = reader.take(tokens * this.rowBytes);
     const meta = reader.take((tokens / this.unitTokens) * this.unitBytes);
+    checkFiniteMeta(meta, this.layout.meta, `${reader.name} quantized`);
     let done = 0;
     for (const slice of this.reserve(tokens, positions, 0)) {
       slice.page.codes.set(

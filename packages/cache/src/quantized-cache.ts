@@ -17,7 +17,9 @@ import { FP_PRECISIONS, type FpPrecision } from './fp-rows.js';
 import { CacheKernels } from './kernels.js';
 import { CacheLayer, type LayerConfig, STREAMS } from './layer.js';
 import { checkStreamSpec, permutationBytes, resolveLayout } from './layouts.js';
+import { checkFp16Range } from './limits.js';
 import { afterValue, settleAll } from './maybe-promise.js';
+import { planMoves } from './moves.js';
 import { OriginalChunk } from './original-prefill.js';
 import { createLayerPolicy } from './policy.js';
 import { PositionIdentity } from './positions.js';
@@ -134,40 +136,40 @@ export class QuantizedCache implements KvCache {
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, count: number): MaybePromise<void> {
-    checkAppend(this.geometry, layer, k, v, count, 'quantized cache append');
+    const where = 'quantized cache append';
+    checkAppend(this.geometry, layer, k, v, count, where);
     const state = this.layerStates[layer]!;
     const start = state.length;
     const end = start + count;
     const kIn = this.keysPreRope ? k : rotateKeys(this.geometry, k, count, start, this.invFreq);
+    // Rows are stored in the window (and kept rows) at fpPrecision: refuse what fp16 would
+    // turn into Infinity, as the dense cache does, before anything is stored.
+    if (this.fpPrecision === 'fp16') {
+      checkFp16Range(kIn, this.keysPreRope ? 'k' : 'k (after RoPE)', where);
+      checkFp16Range(v, 'v', where);
+    }
     const { window } = state;
     const windowStart = start - window.count;
     const decision = state.policy.admit(start, count);
     const { runs, leaveEnd } = planLeaving(decision, windowStart, start, end, window.window, layer);
+    // Plan every move first (reads only), so nothing below can fail half-way.
+    const moves = planMoves(state, runs, { k: kIn, v }, start, windowStart, this.channels);
 
-    // Everything below only moves data that was validated above.
     const chunk =
       this.prefillAttention === 'original'
         ? OriginalChunk.record(start, count, kIn, v, this.channels)
         : null;
     const results: MaybePromise<void>[] = [];
-    for (const run of runs) {
-      const fromWindow = run.first < start;
-      const positions = Int32Array.from({ length: run.count }, (_, i) => run.first + i);
+    for (const move of moves) {
       for (const name of STREAMS) {
-        const x = fromWindow
-          ? window.read(name, run.first - windowStart, run.count)
-          : (name === 'k' ? kIn : v).subarray(
-              (run.first - start) * this.channels,
-              (run.first - start + run.count) * this.channels,
-            );
         const stream = state.stream(name);
-        if (run.keep) stream.keep(x, run.count, positions);
+        if (move.keep) stream.keep(move[name], move.count, move.positions);
         else
           stream.quantize(
             this.kernels,
-            x,
-            run.count,
-            positions,
+            move[name],
+            move.count,
+            move.positions,
             results,
             chunk?.blockObserver(name),
           );

@@ -1,4 +1,4 @@
-import { SkvqError } from '@skvq/core';
+import { META_BYTES, type MetaFormat, SkvqError } from '@skvq/core';
 import { FP_BYTES, type FpData, type FpPrecision } from './fp-rows.js';
 
 /** A saved file's content is inconsistent with itself (checksum fine, counts wrong). */
@@ -41,9 +41,18 @@ export class SectionReader {
     return new Int32Array(this.take(4 * n).buffer);
   }
 
+  /** `elements` stored rows values; every one must be finite (append refuses the others). */
   fp(precision: FpPrecision, elements: number): FpData {
     const raw = this.take(elements * FP_BYTES[precision]).buffer;
-    return precision === 'fp32' ? new Float32Array(raw) : new Uint16Array(raw);
+    const data = precision === 'fp32' ? new Float32Array(raw) : new Uint16Array(raw);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) {
+      throw badSection(`${this.name} holds a non-finite value at element ${bad}`, {
+        section: this.name,
+        element: bad,
+      });
+    }
+    return data;
   }
 
   finish(): void {
@@ -51,6 +60,41 @@ export class SectionReader {
       throw badSection(`${this.name} holds ${this.remaining} bytes more than its counts say`, {
         section: this.name,
         extra: this.remaining,
+      });
+    }
+  }
+}
+
+/** Index of the first NaN/Infinity in float32 values or fp16 bit patterns, or -1. */
+export function firstNonFinite(data: FpData): number {
+  if (data instanceof Float32Array) {
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+    return -1;
+  }
+  // binary16: exponent bits all ones is Infinity or NaN
+  for (let i = 0; i < data.length; i++) if ((data[i]! & 0x7c00) === 0x7c00) return i;
+  return -1;
+}
+
+/** Bit masks that make a metadata value NaN/Infinity: [bytes, mask, pattern] per format. */
+const META_NON_FINITE: Readonly<Record<MetaFormat, [number, number]>> = {
+  fp32: [0x7f800000, 0x7f800000],
+  fp16: [0x7c00, 0x7c00],
+  // E4M3FN has no infinities; S.1111.111 is NaN
+  fp8e4m3: [0x7f, 0x7f],
+};
+
+/** Throws unless every scale and zero in `meta` (little-endian values) is finite. */
+export function checkFiniteMeta(meta: Uint8Array, format: MetaFormat, name: string): void {
+  const [mask, pattern] = META_NON_FINITE[format];
+  const size = META_BYTES[format];
+  for (let at = 0; at + size <= meta.length; at += size) {
+    let bits = 0;
+    for (let b = size - 1; b >= 0; b--) bits = bits * 256 + meta[at + b]!;
+    if ((bits & mask) >>> 0 === pattern) {
+      throw badSection(`${name} metadata holds a non-finite scale or zero at byte ${at}`, {
+        section: name,
+        byte: at,
       });
     }
   }

@@ -1,10 +1,11 @@
 import type { FpSegment, KvSegment, MaybePromise, QuantLayout } from '@skvq/core';
 import type { ByteParts } from './bytes.js';
-import { FP_BYTES, FpPagedRows, type FpPrecision } from './fp-rows.js';
+import { FP_BYTES, FpPagedRows, type FpPrecision, readFpRows } from './fp-rows.js';
 import type { CacheKernels } from './kernels.js';
 import { PackedPages } from './packed-pages.js';
 import { PendingBlock } from './pending.js';
 import { type PageGrowth, POSITION_BYTES, type PositionIdentity } from './positions.js';
+import { quantizableMagnitude, rowsWithin } from './representable.js';
 import { badSection, checkPositions, type SectionReader } from './section-reader.js';
 
 /** Token counts of one stream: what its saved section holds. */
@@ -220,8 +221,17 @@ export class QuantizedStream {
       keptPositions,
       0,
     );
-    if (stream.pending !== null) stream.pending.restore(reader, counts.pending, length);
-    else if (counts.pending !== 0)
+    if (stream.pending !== null) {
+      stream.pending.restore(reader, counts.pending, length);
+      // append never lets a token the metadata cannot hold wait for quantization
+      const rows = readFpRows(stream.pending.data, 0, counts.pending, config.channels);
+      const limit = quantizableMagnitude(config.layout);
+      if (rowsWithin(rows, counts.pending, config.channels, limit).includes(false)) {
+        throw badSection(
+          `${reader.name} pending rows exceed what ${config.layout.meta} metadata holds`,
+        );
+      }
+    } else if (counts.pending !== 0)
       throw badSection(`${reader.name}: a token-group stream has no pending tokens`);
     stream.pages.restore(reader, counts.quantized, length);
     reader.finish();

@@ -25,7 +25,7 @@ const selftestKind = {
   },
 };
 
-/** Every kind by name; `phase2` names why a kind is expected to fail until phase 2. */
+/** Every kind by name. */
 export const KINDS = Object.fromEntries(
   [
     ggufKind,

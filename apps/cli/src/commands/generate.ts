@@ -4,6 +4,7 @@ import { generateStream } from '@skvq/adapter-llama';
 import { type DenseCache, type QuantizedCache, saveCache } from '@skvq/cache';
 import type { CalibrationArtifact } from '@skvq/core';
 import { SkvqError } from '@skvq/core';
+import { writeAtomically } from '@skvq/interchange';
 import { choiceOption, intOption, metaOption, parseCommandArgs, stringOption } from '../args.js';
 import { cacheFactory } from '../caches.js';
 import {
@@ -152,7 +153,9 @@ export async function generateCommand(
   const savePath = stringOption(values, 'save-cache');
   if (savePath) {
     const target = resolve(ctx.io.cwd, savePath);
-    writeFileSync(target, saveCache(cache as DenseCache | QuantizedCache));
+    const bytes = saveCache(cache as DenseCache | QuantizedCache);
+    // a temporary file renamed over the target: an interrupted save never leaves half a file
+    writeAtomically(target, (tmp) => writeFileSync(tmp, bytes));
     log(`wrote the cache to ${target}`);
   }
   const bytes = cache.bytes();
