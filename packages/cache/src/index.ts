@@ -14,7 +14,6 @@ export {
 } from './dense-cache.js';
 export { FP_PRECISIONS, type FpPrecision } from './fp-rows.js';
 // used by @skvq/adapter-transformers to widen fp16 segments (public before the split)
-export { f16BitsToF32 } from './fp16.js';
 export type { LayerCounts } from './layer.js';
 export { createQuantizedCache, QuantizedCache } from './quantized-cache.js';
 export {

@@ -128,7 +128,14 @@ describe.each(METHODS)('quantized cache, method %s', (method: Method) => {
     expect(b.tokens).toBe(140);
     expect(b.elements).toBe(140 * 2 * CH);
     expect(b.total).toBe(
-      b.codes + b.metadata + b.positions + b.window + b.sinks + b.keptFp + b.permutations + b.pageSlack,
+      b.codes +
+        b.metadata +
+        b.positions +
+        b.window +
+        b.sinks +
+        b.keptFp +
+        b.permutations +
+        b.pageSlack,
     );
   });
 
