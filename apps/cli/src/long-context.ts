@@ -7,10 +7,11 @@ import {
   type CalibrationArtifact,
   type KvGeometry,
   kvHidden,
+  LLAMA2_7B_LAYER,
   type Registry,
 } from '@skvq/core';
 import { splitBits } from './bits-split.js';
-import { LLAMA2_7B_LAYER, syntheticKv } from './synthetic.js';
+import { syntheticKv } from './synthetic.js';
 
 /** SKVQ.md section 5's long-context setting: K2 V1.5, group 128, fp8 scale/zero. */
 export const LONG_CONTEXT_SETTINGS = {
