@@ -1,10 +1,9 @@
-import type { KvGeometry, TokenGroupLayout } from '@skvq/core';
+import { type KvGeometry, mulberry32, type TokenGroupLayout } from '@skvq/core';
 import { describe, expect, it } from 'vitest';
 import {
   type AttentionSegment,
   cacheAttention,
   causalAttention,
-  mulberry32,
   ropeRows,
   searchClipRatio,
 } from '../src/index.js';
