@@ -38,9 +38,9 @@ export type SkvqStorageOptions =
       sinks?: number;
       /** Scale/zero storage (default: the artifact's). */
       meta?: MetaFormat;
-      /** Storage of sinks and window (default fp32). */
+      /** Storage of sinks and window (default: the cache's, fp16). */
       fpPrecision?: FpPrecision;
-      /** Tokens per packed page (default: the cache's, 256); small pages, small slack. */
+      /** Largest packed page (default: the cache's, 256; pages grow to it from 16 tokens). */
       pageTokens?: number;
       backend?: BackendPlugin;
     };

@@ -70,6 +70,8 @@ describe('readLayer / tokenRows', () => {
       calibration: calibration(8),
       keysPreRope: false,
       pageTokens: 4,
+      // fp32 sinks and window: those rows must read back exactly
+      fpPrecision: 'fp32',
     });
     const n = 13;
     const rows = new Float32Array(n * channels).map((_, i) =>
