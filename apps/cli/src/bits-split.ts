@@ -1,4 +1,4 @@
-import type { CacheDescription, KvCache } from '@skvq/cache';
+import type { KvCache } from '@skvq/cache';
 
 /** One cache's bytes split into what grows with context and what does not. */
 export interface BitsSplit {

@@ -11,13 +11,17 @@ import {
   choiceOption,
   intOption,
   metaOption,
-  parseAlphaGrid,
   parseCommandArgs,
   parseKvBits,
   stringOption,
 } from '../args.js';
 import { artifactTime, exportFormatsOption, writeCalibrationFiles } from '../calibration-files.js';
 import { DEFAULT_CALIBRATION_SEED, groupsPerLayer } from '../calibration-run.js';
+import {
+  CLIP_SEARCH_HELP,
+  CLIP_SEARCH_OPTIONS,
+  clipSearchSettings,
+} from '../clip-search-options.js';
 import { COMMON_HELP, type CommandContext, logger } from '../context.js';
 import { UsageError } from '../errors.js';
 import { createProgress } from '../progress.js';
@@ -55,9 +59,9 @@ Options:
       --bits KxVy       bits of keys and values, e.g. K2V1.5 (default K2V1.5)
       --group-size N    nominal channels per group (default ${DEFAULT_GROUP_SIZE}; 128 is the paper's for 7B)
       --grouping G      cluster or equal (default cluster)
-      --alpha-grid LIST clip ratios to search (default 0.80..1.00 step 0.02)
-      --sample-tokens N tokens per layer kept for the clip search (default 256; its cost
-                        grows with N^2 x queryHeads x headDim)
+${CLIP_SEARCH_HELP}
+                        (the first N tokens of each layer are kept for the clip search while
+                        the file streams; its cost grows with N^2 x queryHeads x headDim)
       --seed N          k-means seed (default ${DEFAULT_CALIBRATION_SEED})
       --meta M          scale/zero storage: fp16, fp8e4m3, fp32 (default fp16)
 ${COMMON_HELP}
@@ -80,8 +84,7 @@ export const CALIBRATE_ACTIVATIONS_OPTIONS = {
   bits: { type: 'string' },
   'group-size': { type: 'string' },
   grouping: { type: 'string' },
-  'alpha-grid': { type: 'string' },
-  'sample-tokens': { type: 'string' },
+  ...CLIP_SEARCH_OPTIONS,
   seed: { type: 'string' },
   meta: { type: 'string' },
 } as const;
@@ -144,12 +147,9 @@ export async function calibrateActivationsCommand(
   const bits = parseKvBits(stringOption(values, 'bits') ?? 'K2V1.5', cmd);
   const groupSize = intOption(values, 'group-size', DEFAULT_GROUP_SIZE, cmd, 1);
   const grouping = choiceOption(values, 'grouping', ['cluster', 'equal'] as const, 'cluster', cmd);
-  const alphaRaw = stringOption(values, 'alpha-grid');
-  const alphaGrid = alphaRaw ? parseAlphaGrid(alphaRaw, cmd) : undefined;
   const seed = intOption(values, 'seed', DEFAULT_CALIBRATION_SEED, cmd, 0);
-  const sampleRaw = stringOption(values, 'sample-tokens');
-  const sampleTokens =
-    sampleRaw === undefined ? undefined : intOption(values, 'sample-tokens', 0, cmd, 1);
+  // the same objective, grid and sample size as calibrating the model directly
+  const { settings: clipSearch } = clipSearchSettings(values, cmd);
   const meta = metaOption(values, cmd);
   const exportFormats = exportFormatsOption(stringOption(values, 'export'), cmd);
   const createdAt = artifactTime(ctx.io.env, cmd);
@@ -172,9 +172,12 @@ export async function calibrateActivationsCommand(
     meta,
     groupSize,
     grouping,
-    ...(alphaGrid ? { alphaGrid } : {}),
+    ...(clipSearch.alphaGrid ? { alphaGrid: clipSearch.alphaGrid } : {}),
     seed,
-    ...(sampleTokens !== undefined ? { extra: { sampleTokens } } : {}),
+    extra: {
+      ...(clipSearch.objective ? { objective: clipSearch.objective } : {}),
+      ...(clipSearch.sampleTokens ? { sampleTokens: clipSearch.sampleTokens } : {}),
+    },
     onRead: (p) => progress.update(p.done, p.total, `tokens (layer ${p.layer})`),
   });
   progress.done(`${plan.tokens} tokens per layer`);

@@ -4,7 +4,6 @@ import {
   choiceOption,
   intOption,
   metaOption,
-  parseAlphaGrid,
   parseCommandArgs,
   parseKvBits,
   stringOption,
@@ -14,12 +13,16 @@ import {
   attentionErrorSummary,
   type CapturedActivations,
   calibrateCaptured,
-  calibrationDefaults,
   captureActivations,
   DEFAULT_CALIBRATION_SEED,
   DEFAULT_CALIBRATION_TOKENS,
   groupsPerLayer,
 } from '../calibration-run.js';
+import {
+  CLIP_SEARCH_HELP,
+  CLIP_SEARCH_OPTIONS,
+  clipSearchSettings,
+} from '../clip-search-options.js';
 import {
   COMMON_HELP,
   type CommandContext,
@@ -54,17 +57,7 @@ ${MODEL_HELP}
       --bits KxVy       bits of keys and values, e.g. K2V1.5 (default K2V1.5); 8, 4, 3, 2, 1.5
       --group-size N    nominal channels per group (default 8; kvHidden/N clusters)
       --grouping G      cluster (raw k-means clusters) or equal (equal-size groups); default cluster
-      --objective O     the cache the clip search measures attention error through:
-                        decode (default: each query reads its own last --window tokens and
-                        the sinks at full precision, older tokens quantized), prefill (only
-                        a story's last --window tokens and the sinks full precision) or all
-                        (every token quantized: the SKVQ paper's objective)
-      --window N        full-precision window the objective models (default 32)
-      --sinks N         attention sinks the objective models (default 5)
-      --alpha-grid LIST clip ratios to search, e.g. 0.8,0.9,1 (default 0.50..1.00 step 0.02
-                        with decode/prefill, 0.80..1.00 with all)
-      --sample-tokens N tokens per layer the clip search uses (default 1024 with
-                        decode/prefill, 256 with all)
+${CLIP_SEARCH_HELP}
       --tokens N        calibration tokens (default ${DEFAULT_CALIBRATION_TOKENS})
       --seed N          k-means seed (default ${DEFAULT_CALIBRATION_SEED})
       --meta M          scale/zero storage: fp16, fp8e4m3, fp32 (default fp16)
@@ -81,21 +74,13 @@ export const CALIBRATE_OPTIONS = {
   bits: { type: 'string' },
   'group-size': { type: 'string' },
   grouping: { type: 'string' },
-  'alpha-grid': { type: 'string' },
-  objective: { type: 'string' },
-  window: { type: 'string' },
-  sinks: { type: 'string' },
-  'sample-tokens': { type: 'string' },
+  ...CLIP_SEARCH_OPTIONS,
   tokens: { type: 'string' },
   seed: { type: 'string' },
   meta: { type: 'string' },
   runtime: { type: 'string' },
   export: { type: 'string' },
 } as const;
-
-/** The cache the clip objective models by default: `skvq eval`'s window and sinks. */
-export const DEFAULT_OBJECTIVE_WINDOW = 32;
-export const DEFAULT_OBJECTIVE_SINKS = 5;
 
 /** Default nominal group size: 8 channels = one head of stories260K (kvHidden 32). */
 export const DEFAULT_GROUP_SIZE = 8;
@@ -162,28 +147,7 @@ export async function calibrateCommand(
   const bits = parseKvBits(stringOption(values, 'bits') ?? 'K2V1.5', cmd);
   const groupSize = intOption(values, 'group-size', DEFAULT_GROUP_SIZE, cmd, 1);
   const grouping = choiceOption(values, 'grouping', ['cluster', 'equal'] as const, 'cluster', cmd);
-  const alphaRaw = stringOption(values, 'alpha-grid');
-  const alphaGrid = alphaRaw ? parseAlphaGrid(alphaRaw, cmd) : undefined;
-  const objectiveName = choiceOption(
-    values,
-    'objective',
-    ['decode', 'prefill', 'all'] as const,
-    'decode',
-    cmd,
-  );
-  const objective =
-    objectiveName === 'all'
-      ? undefined
-      : {
-          protocol: objectiveName,
-          window: intOption(values, 'window', DEFAULT_OBJECTIVE_WINDOW, cmd, 0),
-          sinks: intOption(values, 'sinks', DEFAULT_OBJECTIVE_SINKS, cmd, 0),
-        };
-  if (!objective && (values.window !== undefined || values.sinks !== undefined))
-    throw new UsageError('--window and --sinks only apply to --objective decode or prefill', cmd);
-  const searchDefaults = calibrationDefaults(objective);
-  const sampleRaw = stringOption(values, 'sample-tokens');
-  const sampleTokens = sampleRaw ? intOption(values, 'sample-tokens', 1, cmd, 1) : undefined;
+  const { objective, settings: clipSearch } = clipSearchSettings(values, cmd);
   const tokens = intOption(values, 'tokens', DEFAULT_CALIBRATION_TOKENS, cmd, 1);
   const seed = intOption(values, 'seed', DEFAULT_CALIBRATION_SEED, cmd, 0);
   const meta = metaOption(values, cmd);
@@ -210,9 +174,7 @@ export async function calibrateCommand(
     groupSize,
     grouping,
     seed,
-    ...searchDefaults,
-    ...(alphaGrid ? { alphaGrid } : {}),
-    ...(sampleTokens ? { sampleTokens } : {}),
+    ...clipSearch,
   });
   const outPath = resolve(ctx.io.cwd, out);
   const { artifact, exports } = writeCalibrationFiles(outPath, calibrated, {
