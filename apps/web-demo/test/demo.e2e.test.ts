@@ -99,15 +99,23 @@ describe('web demo in headless Chromium', () => {
       const b = s.breakdown!;
       expect(s.bytes).toBe(b.total);
       expect(b.total).toBe(
-        b.codes + b.metadata + b.sinks + b.window + b.keptFp + b.permutations + b.pageSlack,
+        b.codes +
+          b.metadata +
+          b.positions +
+          b.sinks +
+          b.window +
+          b.keptFp +
+          b.permutations +
+          b.pageSlack,
       );
       // Codes of a quantized token, per layer: K 32 channels x 2 bits = 8 B, V 32 trits at 5 a
-      // byte = 7 B. Metadata: fp8 scale + zero per group of 8 channels = 4 x 2 B per stream,
-      // plus at most an Int32 position per stream. Sinks and window in fp16: >= 2 B/element.
+      // byte = 7 B. Metadata: fp8 scale + zero per group of 8 channels = 4 x 2 B per stream.
+      // Positions are implicit: one shared Int32 identity of the tokens held (4 B a token).
+      // Sinks and window in fp16: >= 2 B/element.
       const layerTokens = s.classes.quantized * 5;
       expect(b.codes).toBe(layerTokens * (8 + 7));
-      expect(b.metadata).toBeGreaterThanOrEqual(layerTokens * 2 * 8);
-      expect(b.metadata).toBeLessThanOrEqual(layerTokens * 2 * (8 + 4));
+      expect(b.metadata).toBe(layerTokens * 2 * 8);
+      expect(b.positions).toBe(tokens * 4);
       const perToken = 5 * 2 * 32; // elements of one token: layers x (K, V) x kvHidden
       expect(b.sinks + b.window).toBeGreaterThanOrEqual((SINKS + WINDOW) * perToken * 2);
       // At 96+ tokens the whole cache, everything counted, is below fp16.
