@@ -140,10 +140,10 @@ for (const r of results) {
   }
   const last = r.rows.at(-1).parts;
   if (last) {
-    const { codes, metadata, window, sinks, permutations, pageSlack, keptFp, bitsPerElement } =
-      last;
+    const { codes, metadata, positions, window, sinks, permutations, pageSlack, keptFp } = last;
+    const { bitsPerElement } = last;
     console.log(
-      `  breakdown at the end: ${JSON.stringify({ codes, metadata, window, sinks, keptFp, permutations, pageSlack })}, ${bitsPerElement.toFixed(2)} bits/element; without page slack ${last.total - pageSlack} B`,
+      `  breakdown at the end: ${JSON.stringify({ codes, metadata, positions, window, sinks, keptFp, permutations, pageSlack })}, ${bitsPerElement.toFixed(2)} bits/element; without page slack ${last.total - pageSlack} B`,
     );
   }
   if (r.peak > 0)
