@@ -54,47 +54,8 @@ export function causalAttention(
   v: Float32Array,
   positions: Int32Array,
 ): Float64Array {
-  const { queryHeads, kvHeads, headDim } = geometry;
-  const qw = queryHidden(geometry);
-  const kw = kvHidden(geometry);
-  const group = queryHeads / kvHeads;
-  const scale = 1 / Math.sqrt(headDim);
-  const out = new Float64Array(count * qw);
-  const scores = new Float64Array(count);
-  for (let i = 0; i < count; i++) {
-    const pi = positions[i]!;
-    for (let h = 0; h < queryHeads; h++) {
-      const g = Math.floor(h / group);
-      const qBase = i * qw + h * headDim;
-      let best = Number.NEGATIVE_INFINITY;
-      for (let j = 0; j < count; j++) {
-        if (positions[j]! > pi) {
-          scores[j] = Number.NEGATIVE_INFINITY;
-          continue;
-        }
-        const kBase = j * kw + g * headDim;
-        let dot = 0;
-        for (let d = 0; d < headDim; d++) dot += qRot[qBase + d]! * kRot[kBase + d]!;
-        const s = dot * scale;
-        scores[j] = s;
-        if (s > best) best = s;
-      }
-      let denom = 0;
-      for (let j = 0; j < count; j++) {
-        const e = scores[j] === Number.NEGATIVE_INFINITY ? 0 : Math.exp(scores[j]! - best);
-        scores[j] = e;
-        denom += e;
-      }
-      const oBase = i * qw + h * headDim;
-      for (let j = 0; j < count; j++) {
-        const w = scores[j]! / denom;
-        if (w === 0) continue;
-        const vBase = j * kw + g * headDim;
-        for (let d = 0; d < headDim; d++) out[oBase + d] = out[oBase + d]! + w * v[vBase + d]!;
-      }
-    }
-  }
-  return out;
+  // every read at full precision: no token is ever taken from the alternative arrays
+  return mixedCausalAttention(geometry, count, qRot, kRot, kRot, v, v, positions, null);
 }
 
 /** Checks a segment's array sizes against the geometry. */
@@ -178,24 +139,55 @@ export function cacheAttention(
   positions: Int32Array,
   objective: CacheObjective,
 ): Float64Array {
+  const { window, sinks } = objective;
+  let last = Number.NEGATIVE_INFINITY;
+  for (let j = 0; j < count; j++) last = Math.max(last, positions[j]!);
+  return mixedCausalAttention(
+    geometry,
+    count,
+    qRot,
+    kRot,
+    kAltRot,
+    v,
+    vAlt,
+    positions,
+    (i, alt) => {
+      const anchor = objective.protocol === 'decode' ? positions[i]! : last;
+      for (let j = 0; j < count; j++) {
+        const pj = positions[j]!;
+        alt[j] = pj >= sinks && anchor - pj >= window ? 1 : 0;
+      }
+    },
+  );
+}
+
+/**
+ * The one causal attention loop of both functions above: query i reads key/value j from
+ * `kAltRot` / `vAlt` where `markAlt(i, alt)` sets alt[j] (null: never), else from `kRot` /
+ * `v`. Float64 scores, softmax and accumulation.
+ */
+function mixedCausalAttention(
+  geometry: KvGeometry,
+  count: number,
+  qRot: Float32Array,
+  kRot: Float32Array,
+  kAltRot: Float32Array,
+  v: Float32Array,
+  vAlt: Float32Array,
+  positions: Int32Array,
+  markAlt: ((i: number, alt: Uint8Array) => void) | null,
+): Float64Array {
   const { queryHeads, kvHeads, headDim } = geometry;
   const qw = queryHidden(geometry);
   const kw = kvHidden(geometry);
   const group = queryHeads / kvHeads;
   const scale = 1 / Math.sqrt(headDim);
-  const { window, sinks } = objective;
-  let last = Number.NEGATIVE_INFINITY;
-  for (let j = 0; j < count; j++) last = Math.max(last, positions[j]!);
   const out = new Float64Array(count * qw);
   const scores = new Float64Array(count);
   const alt = new Uint8Array(count);
   for (let i = 0; i < count; i++) {
     const pi = positions[i]!;
-    const anchor = objective.protocol === 'decode' ? pi : last;
-    for (let j = 0; j < count; j++) {
-      const pj = positions[j]!;
-      alt[j] = pj >= sinks && anchor - pj >= window ? 1 : 0;
-    }
+    markAlt?.(i, alt);
     for (let h = 0; h < queryHeads; h++) {
       const g = Math.floor(h / group);
       const qBase = i * qw + h * headDim;
