@@ -64,6 +64,29 @@ export {
   validateGeometry,
 } from './geometry.js';
 
+// Backend-owned storage: where caches keep their bytes, and the kernels over store views.
+export {
+  type BackendStorage,
+  backendStorage,
+  type HostStorageOptions,
+  hostBytes,
+  hostStorage,
+  NO_TRANSFERS,
+  type StoreAttendInputs,
+  type StoreBuffer,
+  type StoreFpSegment,
+  type StoreKernels,
+  type StorePackedSegment,
+  type StorePurpose,
+  type StoreQuantizeBlockInputs,
+  type StoreQuantizeTokensInputs,
+  type StoreRows,
+  type StoreSegment,
+  type StoreView,
+  type TransferStats,
+  transferStatsOf,
+} from './storage.js';
+
 // The kernel contract every backend implements.
 export {
   type AttendDecodeInputs,

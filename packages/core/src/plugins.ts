@@ -3,6 +3,7 @@ import type { CalibrationArtifact, ModelIdentity } from './calibration.js';
 import type { KvGeometry } from './geometry.js';
 import type { Kernels } from './kernels.js';
 import type { QuantLayout } from './layout.js';
+import type { BackendStorage, TransferStats } from './storage.js';
 
 export type PluginKind = 'quantizer' | 'policy' | 'calibrator' | 'backend' | 'adapter';
 export const PLUGIN_KINDS: readonly PluginKind[] = [
@@ -158,6 +159,13 @@ export interface BackendPlugin extends PluginBase {
    */
   label?(): string;
   readonly kernels: Kernels;
+  /**
+   * Where caches on this backend keep their bytes (storage.ts). Absent: host memory, and
+   * the cache hands `kernels` typed arrays.
+   */
+  readonly storage?: BackendStorage;
+  /** Cumulative host<->device bytes moved by this backend (zeros for host-only backends). */
+  transferStats?(): TransferStats;
 }
 
 /** A backend's label(), or its name when it has none. */
