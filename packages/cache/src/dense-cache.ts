@@ -1,6 +1,4 @@
 import {
-  type AttendDecodeInputs,
-  type AttendPrefillInputs,
   type AttentionAttrs,
   applyRope,
   type BackendPlugin,
@@ -13,9 +11,10 @@ import {
 } from '@skvq/core';
 import { finishBytes, zeroParts } from './bytes.js';
 import { FP_BYTES, FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-rows.js';
-import { CacheKernels } from './kernels.js';
+import { type CacheDecodeInputs, CacheKernels, type CachePrefillInputs } from './kernels.js';
 import { checkFp16Range, checkPageTokensLimit } from './limits.js';
 import { POSITION_BYTES, PositionIdentity } from './positions.js';
+import { type CacheStore, cacheStoreOf } from './store.js';
 import type { CacheDescription, KvCache } from './types.js';
 import {
   checkAppend,
@@ -76,6 +75,8 @@ export class DenseCache implements KvCache {
   readonly values: FpPagedRows[];
   readonly precision: FpPrecision;
   private readonly kernels: CacheKernels;
+  /** Where the rows live: the backend's storage (host memory, or device memory). */
+  readonly store: CacheStore;
   private readonly channels: number;
   private readonly invFreq: Float64Array;
   /** Positions of every page: views of one identity array (positions.ts). */
@@ -90,7 +91,13 @@ export class DenseCache implements KvCache {
     this.keysPreRope = options.keysPreRope ?? true;
     this.precision = options.precision;
     const attrs: AttentionAttrs = { geometry: this.geometry, keysPreRope: this.keysPreRope };
-    this.kernels = new CacheKernels(options.backend, { tokens: false, block: false }, attrs);
+    this.store = cacheStoreOf(options.backend);
+    this.kernels = new CacheKernels(
+      options.backend,
+      { tokens: false, block: false },
+      attrs,
+      this.store,
+    );
     this.channels = kvHidden(this.geometry);
     const bytesPerToken = this.channels * FP_BYTES[options.precision] + POSITION_BYTES;
     checkPageTokensLimit(pageTokens, bytesPerToken, where);
@@ -103,13 +110,19 @@ export class DenseCache implements KvCache {
       min: DENSE_FIRST_PAGE_TOKENS,
       max: pageTokens,
     };
-    const make = () => new FpPagedRows(this.channels, options.precision, growth, this.identity);
+    const make = () =>
+      new FpPagedRows(this.channels, options.precision, growth, this.identity, this.store);
     this.keys = Array.from({ length: this.geometry.layers }, make);
     this.values = Array.from({ length: this.geometry.layers }, make);
   }
 
   length(layer: number): number {
     return this.keys[layer]?.count ?? 0;
+  }
+
+  /** The backend's name (saveCache's errors name it). */
+  get backendName(): string {
+    return this.options.backend.name;
   }
 
   append(layer: number, k: Float32Array, v: Float32Array, count: number): void {
@@ -130,7 +143,7 @@ export class DenseCache implements KvCache {
   attend(layer: number, q: Float32Array, position: number): MaybePromise<Float32Array> {
     const length = this.length(layer);
     checkAttend(this.geometry, layer, q, position, length, 'dense cache attend');
-    const inputs: AttendDecodeInputs = {
+    const inputs: CacheDecodeInputs = {
       q,
       position,
       keys: this.keys[layer]!.segments(),
@@ -148,7 +161,7 @@ export class DenseCache implements KvCache {
   ): MaybePromise<Float32Array> {
     const length = this.length(layer);
     checkAttendPrefill(this.geometry, layer, q, start, count, length, 'dense cache attendPrefill');
-    const inputs: AttendPrefillInputs = {
+    const inputs: CachePrefillInputs = {
       q,
       start,
       count,

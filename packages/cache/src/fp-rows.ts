@@ -1,4 +1,4 @@
-import type { FpSegment } from '@skvq/core';
+import type { FpSegment, StoreBuffer, StoreFpSegment, StoreView } from '@skvq/core';
 import { decodeF16Array, encodeF16Array } from '@skvq/formats';
 
 import {
@@ -8,6 +8,7 @@ import {
   POSITION_BYTES,
   type PositionIdentity,
 } from './positions.js';
+import { type CacheStore, encodeRows, type StoreRowParts, viewOf } from './store.js';
 
 /** How full-precision tokens are stored: float32, or binary16 bits in a Uint16Array. */
 export type FpPrecision = 'fp32' | 'fp16';
@@ -20,6 +21,24 @@ export type FpData = Float32Array | Uint16Array;
 
 export function allocFp(precision: FpPrecision, elements: number): FpData {
   return precision === 'fp32' ? new Float32Array(elements) : new Uint16Array(elements);
+}
+
+/** The rows of a host-storage buffer as stored values (a view over `buffer.host`). */
+export function hostFp(buffer: StoreBuffer, precision: FpPrecision, elements: number): FpData {
+  const host = buffer.host!;
+  return precision === 'fp32'
+    ? new Float32Array(host.buffer, host.byteOffset, elements)
+    : new Uint16Array(host.buffer, host.byteOffset, elements);
+}
+
+/** A store buffer of `elements` stored values, and its host view when it has one. */
+export function allocFpStore(
+  store: CacheStore,
+  precision: FpPrecision,
+  elements: number,
+): { buffer: StoreBuffer; data: FpData | null } {
+  const buffer = store.allocate(elements * FP_BYTES[precision], 'fp');
+  return { buffer, data: store.device ? null : hostFp(buffer, precision, elements) };
 }
 
 /** Writes float32 rows into stored rows (converting to fp16 bits when needed). */
@@ -54,7 +73,9 @@ export function readFpRows(
 }
 
 interface FpPage {
-  data: FpData;
+  buffer: StoreBuffer;
+  /** Host view of `buffer` (host storage); null on a device. */
+  data: FpData | null;
   positions: PagePositions;
   capacity: number;
   count: number;
@@ -75,6 +96,7 @@ export class FpPagedRows {
     readonly precision: FpPrecision,
     private readonly growth: PageGrowth,
     private readonly identity: PositionIdentity,
+    private readonly store: CacheStore,
   ) {}
 
   get count(): number {
@@ -100,7 +122,7 @@ export class FpPagedRows {
     if (last !== undefined && last.count < last.capacity) return last;
     const capacity = nextPageTokens(this.total, this.growth);
     const page: FpPage = {
-      data: allocFp(this.precision, capacity * this.channels),
+      ...allocFpStore(this.store, this.precision, capacity * this.channels),
       positions: new PagePositions(capacity),
       capacity,
       count: 0,
@@ -137,12 +159,17 @@ export class FpPagedRows {
     positions: ArrayLike<number>,
     posOffset: number,
   ): void {
-    this.appendWith(rows, positions, posOffset, (page, done, n) =>
-      writeFpRows(page.data, page.count, src, srcRow + done, n, this.channels),
-    );
+    const ch = this.channels;
+    this.appendWith(rows, positions, posOffset, (page, done, n) => {
+      if (page.data !== null) writeFpRows(page.data, page.count, src, srcRow + done, n, ch);
+      else {
+        const bytes = encodeRows(this.precision, src, srcRow + done, n, ch);
+        this.store.write(page.buffer, page.count * this.rowBytes(), bytes);
+      }
+    });
   }
 
-  /** Appends rows already in this store's precision (no re-rounding). */
+  /** Appends rows already in this store's precision (no re-rounding; restore of a file). */
   appendStored(
     src: FpData,
     srcRow: number,
@@ -153,30 +180,34 @@ export class FpPagedRows {
     const ch = this.channels;
     this.appendWith(rows, positions, posOffset, (page, done, n) => {
       const from = (srcRow + done) * ch;
-      (page.data as Float32Array).set(
-        (src as Float32Array).subarray(from, from + n * ch),
-        page.count * ch,
-      );
+      const bytes = bytesOf(src.subarray(from, from + n * ch));
+      this.store.write(page.buffer, page.count * this.rowBytes(), bytes);
     });
   }
 
-  private segment(page: FpPage, count: number): FpSegment {
-    return {
-      kind: 'fp',
-      count,
-      precision: this.precision,
-      data: page.data,
-      positions: page.positions.view(this.identity, count),
-    };
+  /** Appends rows held in the same store (device: storage.copy, nothing crosses). */
+  appendFromStore(src: StoreRowParts, positions: ArrayLike<number>, posOffset: number): void {
+    this.appendWith(src.count, positions, posOffset, (page, done, n) =>
+      src.slice(done, n).copyTo(this.store, page.buffer, page.count * this.rowBytes()),
+    );
   }
 
-  segments(): FpSegment[] {
+  private segment(page: FpPage, count: number): CacheFpSegment {
+    const positions = page.positions.view(this.identity, count);
+    if (page.data === null) {
+      const data = viewOf(page.buffer, 0, page.capacity * this.rowBytes());
+      return { kind: 'fp', count, precision: this.precision, data, positions };
+    }
+    return { kind: 'fp', count, precision: this.precision, data: page.data, positions };
+  }
+
+  segments(): CacheFpSegment[] {
     return this.pages.filter((p) => p.count > 0).map((p) => this.segment(p, p.count));
   }
 
   /** Segments holding exactly the tokens at positions below `limit`. */
-  segmentsBelow(limit: number): FpSegment[] {
-    const out: FpSegment[] = [];
+  segmentsBelow(limit: number): CacheFpSegment[] {
+    const out: CacheFpSegment[] = [];
     for (const page of this.pages) {
       let n = 0;
       while (n < page.count && page.positions.at(n) < limit) n++;
@@ -217,17 +248,22 @@ export class FpPagedRows {
   /** Bytes allocated but not holding a token (the unused end of the last page). */
   slackBytes(): number {
     let allocated = 0;
-    for (const page of this.pages) allocated += page.data.byteLength + page.positions.ownBytes();
+    for (const page of this.pages) allocated += page.buffer.byteLength + page.positions.ownBytes();
     return allocated - this.heldBytes();
   }
 
-  /** The held rows, page by page, as bytes (saved sections). */
-  rowSections(): Uint8Array[] {
-    return this.pages.map((page) => bytesOf(page.data.subarray(0, page.count * this.channels)));
+  /** The held rows, page by page (saved sections; device pages are read back on save). */
+  rowSections(): SectionPart[] {
+    const bytes = (page: FpPage) => page.count * this.rowBytes();
+    return this.pages.map((page) =>
+      page.data === null
+        ? viewOf(page.buffer, 0, bytes(page))
+        : bytesOf(page.data.subarray(0, page.count * this.channels)),
+    );
   }
 
   /** Saved section: every held position (Int32), then every held row. */
-  sections(): Uint8Array[] {
+  sections(): SectionPart[] {
     const positions = new Int32Array(this.total);
     let at = 0;
     for (const page of this.pages) {
@@ -237,10 +273,17 @@ export class FpPagedRows {
   }
 
   clear(): void {
+    for (const page of this.pages) this.store.release(page.buffer);
     this.pages.length = 0;
     this.total = 0;
   }
 }
+
+/** An fp segment over host arrays (host storage) or store views (device storage). */
+export type CacheFpSegment = FpSegment | StoreFpSegment;
+
+/** What a part of a saved section is: host bytes, or a store view read back on save. */
+export type SectionPart = Uint8Array | StoreView;
 
 /** The bytes of a typed array (a view, no copy). */
 export function bytesOf(a: FpData | Int32Array | Uint8Array): Uint8Array {

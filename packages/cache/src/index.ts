@@ -25,7 +25,7 @@ export {
   type QuantizedCacheOptions,
   type StreamSpec,
 } from './quantized-options.js';
-export { loadCache, saveCache } from './save-load.js';
+export { loadCache, saveCache, saveCacheAsync } from './save-load.js';
 export {
   readCacheHeader,
   type SavedCacheHeader,

@@ -1,6 +1,9 @@
-import type { FpSegment, KvSegment, KvStream, TokenPolicy } from '@skvq/core';
+import type { KvStream, TokenPolicy } from '@skvq/core';
 import type { ByteParts } from './bytes.js';
+import type { CacheFpSegment, SectionPart } from './fp-rows.js';
+import type { CacheSegment } from './kernels.js';
 import type { OriginalChunk } from './original-prefill.js';
+import { quantizableMagnitude, rowsWithin } from './representable.js';
 import { badSection, SectionReader } from './section-reader.js';
 import { QuantizedStream, type StreamConfig, type StreamCounts } from './stream.js';
 import { WindowBuffer } from './window.js';
@@ -36,11 +39,24 @@ export class CacheLayer {
 
   constructor(config: LayerConfig, streams?: Record<KvStream, QuantizedStream>) {
     this.policy = config.policy;
+    const { k, v } = config.streams;
+    // on a device, which window rows can be quantized is decided when they enter (host rows)
+    const kLimit = quantizableMagnitude(k.layout);
+    const vLimit = quantizableMagnitude(v.layout);
+    const quantizable = k.store.device
+      ? (kRows: Float32Array, vRows: Float32Array, rows: number) => {
+          const kOk = rowsWithin(kRows, rows, config.channels, kLimit);
+          const vOk = rowsWithin(vRows, rows, config.channels, vLimit);
+          return kOk.map((ok, i) => ok && vOk[i]!);
+        }
+      : null;
     this.window = new WindowBuffer(
       config.policy.window,
       config.channels,
-      config.streams.k.precision,
-      config.streams.k.identity,
+      k.precision,
+      k.identity,
+      k.store,
+      quantizable,
     );
     this.k = streams?.k ?? new QuantizedStream(config.streams.k);
     this.v = streams?.v ?? new QuantizedStream(config.streams.v);
@@ -51,9 +67,12 @@ export class CacheLayer {
   }
 
   /** Keys and values segments: kept (sinks) + pages + pending + window. */
-  segments(): { keys: KvSegment[]; values: KvSegment[] } {
+  segments(): { keys: CacheSegment[]; values: CacheSegment[] } {
     const w = this.window.segments();
-    const of = (s: QuantizedStream, win: FpSegment[]): KvSegment[] => [...s.segments(), ...win];
+    const of = (s: QuantizedStream, win: CacheFpSegment[]): CacheSegment[] => [
+      ...s.segments(),
+      ...win,
+    ];
     return { keys: of(this.k, w.k), values: of(this.v, w.v) };
   }
 
@@ -68,6 +87,7 @@ export class CacheLayer {
     this.window.clear();
     for (const name of STREAMS) this.stream(name).clear();
     this.length = 0;
+    this.lastChunk?.release();
     this.lastChunk = null;
   }
 
@@ -83,7 +103,7 @@ export class CacheLayer {
   }
 
   /** Saved sections of the layer: window, K stream, V stream. */
-  sections(): Uint8Array[][] {
+  sections(): SectionPart[][] {
     return [this.window.sections(), this.k.sections(), this.v.sections()];
   }
 

@@ -1,11 +1,13 @@
 import {
-  type KvSegment,
   metaBytesPerUnit,
   type PackedSegment,
   type QuantLayout,
   rowCodeBytes,
+  type StoreBuffer,
+  type StorePackedSegment,
   tokensPerMetaUnit,
 } from '@skvq/core';
+import type { SectionPart } from './fp-rows.js';
 import { checkPageTokensLimit } from './limits.js';
 import {
   nextPageTokens,
@@ -20,16 +22,25 @@ import {
   checkPositions,
   type SectionReader,
 } from './section-reader.js';
+import { type CacheStore, viewOf } from './store.js';
 
 export interface PackedPage {
-  /** [capacity, rowCodeBytes] packed codes. */
-  codes: Uint8Array;
-  /** [capacity / tokensPerMetaUnit, metaBytesPerUnit] scales and zeros. */
-  meta: Uint8Array;
+  /** Store buffers of the codes and of the metadata (host or device). */
+  codesBuffer: StoreBuffer;
+  metaBuffer: StoreBuffer;
+  /** [capacity, rowCodeBytes] packed codes: a host view of codesBuffer, null on a device. */
+  codes: Uint8Array | null;
+  /** [capacity / tokensPerMetaUnit, metaBytesPerUnit] scales and zeros (host view or null). */
+  meta: Uint8Array | null;
+  codeBytes: number;
+  metaBytes: number;
   positions: PagePositions;
   capacity: number;
   count: number;
 }
+
+/** A packed segment over host arrays (host storage) or store views (device storage). */
+export type CachePackedSegment = PackedSegment | StorePackedSegment;
 
 /** Where `tokens` quantized tokens go: a page and the token offset inside it. */
 export interface PageSlice {
@@ -59,6 +70,7 @@ export class PackedPages {
     readonly layout: QuantLayout,
     readonly pageTokens: number,
     private readonly identity: PositionIdentity,
+    private readonly store: CacheStore,
   ) {
     this.rowBytes = rowCodeBytes(layout);
     this.unitBytes = metaBytesPerUnit(layout);
@@ -89,9 +101,18 @@ export class PackedPages {
       let page = this.pages[this.pages.length - 1];
       if (page === undefined || page.count === page.capacity) {
         const capacity = nextPageTokens(this.total + done, this.growth);
+        const codeBytes = capacity * this.rowBytes;
+        const metaBytes = (capacity / this.unitTokens) * this.unitBytes;
+        const codesBuffer = this.store.allocate(codeBytes, 'codes');
+        const metaBuffer = this.store.allocate(metaBytes, 'meta');
+        const host = !this.store.device;
         page = {
-          codes: new Uint8Array(capacity * this.rowBytes),
-          meta: new Uint8Array((capacity / this.unitTokens) * this.unitBytes),
+          codesBuffer,
+          metaBuffer,
+          codes: host ? codesBuffer.host!.subarray(0, codeBytes) : null,
+          meta: host ? metaBuffer.host!.subarray(0, metaBytes) : null,
+          codeBytes,
+          metaBytes,
           positions: new PagePositions(capacity),
           capacity,
           count: 0,
@@ -109,19 +130,25 @@ export class PackedPages {
     return out;
   }
 
-  private segment(page: PackedPage, count: number): PackedSegment {
+  private segment(page: PackedPage, count: number): CachePackedSegment {
+    const positions = page.positions.view(this.identity, count);
+    if (page.codes === null || page.meta === null) {
+      const codes = viewOf(page.codesBuffer, 0, page.codeBytes);
+      const meta = viewOf(page.metaBuffer, 0, page.metaBytes);
+      return { kind: 'packed', count, layout: this.layout, codes, meta, positions };
+    }
     return {
       kind: 'packed',
       count,
       layout: this.layout,
       codes: page.codes,
       meta: page.meta,
-      positions: page.positions.view(this.identity, count),
+      positions,
     };
   }
 
-  segments(): KvSegment[] {
-    const out: KvSegment[] = [];
+  segments(): CachePackedSegment[] {
+    const out: CachePackedSegment[] = [];
     for (const page of this.pages) if (page.count > 0) out.push(this.segment(page, page.count));
     return out;
   }
@@ -130,8 +157,8 @@ export class PackedPages {
    * Segments of the tokens at positions below `limit`, cut down to whole metadata units
    * (blocks); returns how many tokens below `limit` were left out by that cut.
    */
-  segmentsBelow(limit: number): { segments: KvSegment[]; cut: number } {
-    const out: KvSegment[] = [];
+  segmentsBelow(limit: number): { segments: CachePackedSegment[]; cut: number } {
+    const out: CachePackedSegment[] = [];
     for (const page of this.pages) {
       let n = 0;
       while (n < page.count && page.positions.at(n) < limit) n++;
@@ -162,27 +189,38 @@ export class PackedPages {
   slackBytes(): number {
     let allocated = 0;
     for (const page of this.pages) {
-      allocated += page.codes.length + page.meta.length + page.positions.ownBytes();
+      allocated +=
+        page.codesBuffer.byteLength + page.metaBuffer.byteLength + page.positions.ownBytes();
     }
     return allocated - this.codeBytes() - this.metaBytes() - this.positionBytes();
   }
 
   clear(): void {
+    for (const page of this.pages) {
+      this.store.release(page.codesBuffer);
+      this.store.release(page.metaBuffer);
+    }
     this.pages.length = 0;
     this.total = 0;
   }
 
   /** Saved section: positions (Int32), codes, metadata of every page, back to back. */
-  sections(): Uint8Array[] {
+  sections(): SectionPart[] {
     const held = this.pages;
     const positions = new Int32Array(this.total);
     let at = 0;
     for (const page of held)
       for (let i = 0; i < page.count; i++) positions[at++] = page.positions.at(i);
+    const codes = (page: PackedPage) => page.count * this.rowBytes;
+    const meta = (page: PackedPage) => (page.count / this.unitTokens) * this.unitBytes;
     return [
       new Uint8Array(positions.buffer),
-      ...held.map((page) => page.codes.subarray(0, page.count * this.rowBytes)),
-      ...held.map((page) => page.meta.subarray(0, (page.count / this.unitTokens) * this.unitBytes)),
+      ...held.map(
+        (page) => page.codes?.subarray(0, codes(page)) ?? viewOf(page.codesBuffer, 0, codes(page)),
+      ),
+      ...held.map(
+        (page) => page.meta?.subarray(0, meta(page)) ?? viewOf(page.metaBuffer, 0, meta(page)),
+      ),
     ];
   }
 
@@ -208,15 +246,17 @@ export class PackedPages {
     checkFiniteMeta(meta, this.layout.meta, `${reader.name} quantized`);
     let done = 0;
     for (const slice of this.reserve(tokens, positions, 0)) {
-      slice.page.codes.set(
-        codes.subarray(done * this.rowBytes, (done + slice.tokens) * this.rowBytes),
+      this.store.write(
+        slice.page.codesBuffer,
         slice.first * this.rowBytes,
+        codes.subarray(done * this.rowBytes, (done + slice.tokens) * this.rowBytes),
       );
       const u0 = done / this.unitTokens;
       const u1 = (done + slice.tokens) / this.unitTokens;
-      slice.page.meta.set(
-        meta.subarray(u0 * this.unitBytes, u1 * this.unitBytes),
+      this.store.write(
+        slice.page.metaBuffer,
         (slice.first / this.unitTokens) * this.unitBytes,
+        meta.subarray(u0 * this.unitBytes, u1 * this.unitBytes),
       );
       done += slice.tokens;
     }

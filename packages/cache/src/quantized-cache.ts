@@ -32,7 +32,9 @@ import {
   type QuantizedCacheOptions,
   type StreamSpec,
 } from './quantized-options.js';
+import { readSegments } from './read-back.js';
 import { planLeaving } from './run-plan.js';
+import { type CacheStore, cacheStoreOf } from './store.js';
 import type { CacheDescription, KvCache, LayerDescription, StreamDescription } from './types.js';
 import {
   checkAppend,
@@ -64,6 +66,8 @@ export class QuantizedCache implements KvCache {
   private readonly channels: number;
   private readonly invFreq: Float64Array;
   private readonly kernels: CacheKernels;
+  /** Where every byte of the cache lives: the backend's storage (host or device). */
+  private readonly store: CacheStore;
   /** Positions of every contiguous run of tokens: one shared identity array (positions.ts). */
   private readonly identity = new PositionIdentity();
 
@@ -89,6 +93,7 @@ export class QuantizedCache implements KvCache {
       this.geometry.rope.style === 'none'
         ? new Float64Array(0)
         : ropeInverseFrequencies(this.geometry.headDim, this.geometry.rope.theta);
+    this.store = cacheStoreOf(options.backend);
     const states: CacheLayer[] = [];
     const needs = { tokens: false, block: false };
     for (let layer = 0; layer < this.geometry.layers; layer++) {
@@ -108,6 +113,7 @@ export class QuantizedCache implements KvCache {
             max: KEPT_PAGE_TOKENS,
           },
           identity: this.identity,
+          store: this.store,
         };
       };
       const policy = createLayerPolicy(options, layer);
@@ -119,7 +125,7 @@ export class QuantizedCache implements KvCache {
       states.push(layers(config, layer));
     }
     this.layerStates = states;
-    this.kernels = new CacheKernels(options.backend, needs, attrs);
+    this.kernels = new CacheKernels(options.backend, needs, attrs, this.store);
   }
 
   length(layer: number): number {
@@ -153,11 +159,20 @@ export class QuantizedCache implements KvCache {
     const decision = state.policy.admit(start, count);
     const { runs, leaveEnd } = planLeaving(decision, windowStart, start, end, window.window, layer);
     // Plan every move first (reads only), so nothing below can fail half-way.
-    const moves = planMoves(state, runs, { k: kIn, v }, start, windowStart, this.channels);
+    const moves = planMoves(
+      state,
+      runs,
+      { k: kIn, v },
+      start,
+      windowStart,
+      this.channels,
+      this.store.device,
+    );
 
+    state.lastChunk?.release();
     const chunk =
       this.prefillAttention === 'original'
-        ? OriginalChunk.record(start, count, kIn, v, this.channels)
+        ? OriginalChunk.record(start, count, kIn, v, this.channels, this.store)
         : null;
     const results: MaybePromise<void>[] = [];
     for (const move of moves) {
@@ -183,9 +198,32 @@ export class QuantizedCache implements KvCache {
     return settleAll(results);
   }
 
-  /** Keys and values segments of a layer: kept (sinks) + pages + pending + window. */
+  /**
+   * Keys and values segments of a layer: kept (sinks) + pages + pending + window, as the
+   * kernels see them (host arrays). A cache on device storage has no host arrays: use
+   * readSegments, which reads them back.
+   */
   segments(layer: number): { keys: KvSegment[]; values: KvSegment[] } {
-    return this.layerStates[layer]!.segments();
+    if (this.store.device) {
+      throw new SkvqError(
+        'UNSUPPORTED_OPTION',
+        `quantized cache segments: backend "${this.options.backend.name}" keeps the cache in device memory; use readSegments(layer) to read it back`,
+      );
+    }
+    return this.layerStates[layer]!.segments() as { keys: KvSegment[]; values: KvSegment[] };
+  }
+
+  /**
+   * The segments of a layer with their bytes on the host (inspection and tests): the host
+   * arrays themselves on host storage, copies read through the storage on a device (a
+   * promise when its reads are asynchronous).
+   */
+  readSegments(layer: number): MaybePromise<{ keys: KvSegment[]; values: KvSegment[] }> {
+    const state = this.layerStates[layer];
+    if (state === undefined) {
+      throw new SkvqError('INVALID_ARGUMENT', `quantized cache readSegments: no layer ${layer}`);
+    }
+    return readSegments(this.store, state.segments());
   }
 
   attend(layer: number, q: Float32Array, position: number): MaybePromise<Float32Array> {
@@ -291,6 +329,12 @@ export class QuantizedCache implements KvCache {
 export function cacheLayers(cache: QuantizedCache): readonly CacheLayer[] {
   // biome-ignore lint/complexity/useLiteralKeys: package-internal access to a private field
   return cache['layerStates'];
+}
+
+/** The store of a cache, for saveCache (same package; not exported from the index). */
+export function quantizedCacheStore(cache: QuantizedCache): CacheStore {
+  // biome-ignore lint/complexity/useLiteralKeys: package-internal access to a private field
+  return cache['store'];
 }
 
 /**

@@ -7,10 +7,11 @@ import {
 import { fileError, writeContainer } from './container.js';
 import { crc32 } from './crc32.js';
 import { createDenseCache, type DenseCache, type DenseCacheOptions } from './dense-cache.js';
-import type { FpPagedRows } from './fp-rows.js';
+import type { FpPagedRows, SectionPart } from './fp-rows.js';
 import { CacheLayer } from './layer.js';
-import { cacheLayers, QuantizedCache } from './quantized-cache.js';
+import { cacheLayers, QuantizedCache, quantizedCacheStore } from './quantized-cache.js';
 import type { QuantizedCacheOptions, StreamSpec } from './quantized-options.js';
+import { readParts, readPartsSync } from './read-back.js';
 import { readSavedCache, type SavedCacheHeader, type SavedStreamHeader } from './saved-header.js';
 import { badSection, SectionReader } from './section-reader.js';
 import { QuantizedStream } from './stream.js';
@@ -79,13 +80,38 @@ function headerOf(cache: DenseCache | QuantizedCache): SavedCacheHeader {
   };
 }
 
-/** Serializes a dense or quantized cache (createDenseCache / createQuantizedCache). */
+/** The cache's saved sections; parts in device memory are still store views. */
+function sectionParts(cache: DenseCache | QuantizedCache): SectionPart[][] {
+  return cache instanceof QuantizedCache
+    ? cacheLayers(cache).flatMap((layer) => layer.sections())
+    : cache.keys.flatMap((k, i) => [k.rowSections(), cache.values[i]!.rowSections()]);
+}
+
+function storeOf(cache: DenseCache | QuantizedCache) {
+  return cache instanceof QuantizedCache ? quantizedCacheStore(cache) : cache.store;
+}
+
+/**
+ * Serializes a dense or quantized cache (createDenseCache / createQuantizedCache),
+ * synchronously. Bytes in device memory are read through the backend's storage; when its
+ * reads are asynchronous this throws STORAGE_READ_ASYNC: use saveCacheAsync.
+ */
 export function saveCache(cache: DenseCache | QuantizedCache): Uint8Array {
-  const sections: Uint8Array[][] =
-    cache instanceof QuantizedCache
-      ? cacheLayers(cache).flatMap((layer) => layer.sections())
-      : cache.keys.flatMap((k, i) => [k.rowSections(), cache.values[i]!.rowSections()]);
+  const store = storeOf(cache);
+  const backend = cache instanceof QuantizedCache ? cache.options.backend.name : cache.backendName;
+  const sections = sectionParts(cache).map((parts) => readPartsSync(store, parts, backend));
   return writeContainer(headerOf(cache), sections);
+}
+
+/**
+ * saveCache for every cache, including those whose backend reads its device memory
+ * asynchronously (WebGPU): the same bytes saveCache writes.
+ */
+export async function saveCacheAsync(cache: DenseCache | QuantizedCache): Promise<Uint8Array> {
+  const store = storeOf(cache);
+  const header = headerOf(cache);
+  const sections = await Promise.all(sectionParts(cache).map((parts) => readParts(store, parts)));
+  return writeContainer(header, sections);
 }
 
 /** What differs between the file's header and the cache the options describe. */

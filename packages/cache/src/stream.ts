@@ -1,12 +1,20 @@
-import type { FpSegment, KvSegment, MaybePromise, QuantLayout } from '@skvq/core';
+import type { MaybePromise, QuantLayout, StoreRows } from '@skvq/core';
 import type { ByteParts } from './bytes.js';
-import { FP_BYTES, FpPagedRows, type FpPrecision, readFpRows } from './fp-rows.js';
-import type { CacheKernels } from './kernels.js';
-import { PackedPages } from './packed-pages.js';
+import {
+  type CacheFpSegment,
+  FP_BYTES,
+  FpPagedRows,
+  type FpPrecision,
+  readFpRows,
+  type SectionPart,
+} from './fp-rows.js';
+import type { CacheKernels, CacheSegment } from './kernels.js';
+import { type CachePackedSegment, PackedPages, type PageSlice } from './packed-pages.js';
 import { PendingBlock } from './pending.js';
 import { type PageGrowth, POSITION_BYTES, type PositionIdentity } from './positions.js';
 import { quantizableMagnitude, rowsWithin } from './representable.js';
 import { badSection, checkPositions, type SectionReader } from './section-reader.js';
+import { type CacheStore, type MoveRows, viewOf } from './store.js';
 
 /** Token counts of one stream: what its saved section holds. */
 export interface StreamCounts {
@@ -26,18 +34,23 @@ export interface StreamConfig {
   keptGrowth: PageGrowth;
   /** The cache's shared identity positions. */
   identity: PositionIdentity;
+  /** Where the stream's bytes live (the backend's storage). */
+  store: CacheStore;
 }
 
-/** A block handed to the quantize kernel: its rows (float32) and positions. */
-export type QuantizedBlock = { x: Float32Array; positions: Int32Array };
+/**
+ * A block handed to the quantize kernel: its rows (float32 on the host, or where they wait
+ * in the store on a device) and positions.
+ */
+export type QuantizedBlock = { x: Float32Array | StoreRows; positions: Int32Array };
 
 /** The parts of a stream below a position ('original' prefill attention). */
 export interface StreamPartsBelow {
-  kept: FpSegment[];
-  packed: KvSegment[];
+  kept: CacheFpSegment[];
+  packed: CachePackedSegment[];
   /** Tokens below the limit left out because their block also holds later tokens. */
   cut: number;
-  pending: FpSegment[];
+  pending: CacheFpSegment[];
 }
 
 /**
@@ -54,14 +67,14 @@ export class QuantizedStream {
   private readonly channels: number;
 
   constructor(config: StreamConfig) {
-    const { layout, channels, precision } = config;
+    const { layout, channels, precision, store } = config;
     this.layout = layout;
     this.channels = channels;
-    this.pages = new PackedPages(layout, config.pageTokens, config.identity);
-    this.kept = new FpPagedRows(channels, precision, config.keptGrowth, config.identity);
+    this.pages = new PackedPages(layout, config.pageTokens, config.identity, store);
+    this.kept = new FpPagedRows(channels, precision, config.keptGrowth, config.identity, store);
     this.pending =
       layout.kind === 'channel-block'
-        ? new PendingBlock(layout.blockTokens, channels, precision)
+        ? new PendingBlock(layout.blockTokens, channels, precision, store)
         : null;
   }
 
@@ -73,39 +86,33 @@ export class QuantizedStream {
     };
   }
 
-  /** Keeps rows at full precision for good. */
-  keep(x: Float32Array, count: number, positions: Int32Array): void {
-    this.kept.appendFloat(x, 0, count, positions, 0);
+  /** Keeps rows at full precision for good (device rows are copied inside the store). */
+  keep(x: MoveRows, count: number, positions: Int32Array): void {
+    if (x instanceof Float32Array) this.kept.appendFloat(x, 0, count, positions, 0);
+    else this.kept.appendFromStore(x, positions, 0);
   }
 
   /**
    * Quantizes rows that left the window into pages (through the pending block for
    * channel-block layouts); kernel results go to `results`, each quantized block to
    * `onBlock` (the 'original' prefill bookkeeping needs the blocks that straddle a chunk).
+   * Host rows go to the backend's kernels (host storage) or are uploaded by the store
+   * kernels (a prefill's tokens that never entered the window); rows already in the store
+   * are quantized where they are.
    */
   quantize(
     kernels: CacheKernels,
-    x: Float32Array,
+    x: MoveRows,
     count: number,
     positions: Int32Array,
     results: MaybePromise<void>[],
     onBlock?: (block: QuantizedBlock) => void,
   ): void {
-    const { layout, pages, channels } = this;
+    const { layout, pages } = this;
     if (layout.kind === 'token-group') {
       let row = 0;
       for (const slice of pages.reserve(count, positions, 0)) {
-        results.push(
-          kernels.quantizeTokens({
-            layout,
-            x: x.subarray(row * channels, (row + slice.tokens) * channels),
-            count: slice.tokens,
-            codes: slice.page.codes,
-            codesOffset: slice.first * pages.rowBytes,
-            meta: slice.page.meta,
-            metaOffset: slice.first * pages.unitBytes,
-          }),
-        );
+        this.quantizeSlice(kernels, x, row, slice, results);
         row += slice.tokens;
       }
       return;
@@ -113,26 +120,88 @@ export class QuantizedStream {
     const pending = this.pending!;
     let row = 0;
     while (row < count) {
-      row += pending.push(x, row, count - row, positions, row);
+      row +=
+        x instanceof Float32Array
+          ? pending.push(x, row, count - row, positions, row)
+          : pending.pushFromStore(x, row, positions, row);
       if (!pending.full) break;
       const block = pending.take();
       const [slice] = pages.reserve(layout.blockTokens, block.positions, 0);
-      results.push(
-        kernels.quantizeBlock({
-          layout,
-          x: block.x,
-          codes: slice!.page.codes,
-          codesOffset: slice!.first * pages.rowBytes,
-          meta: slice!.page.meta,
-          metaOffset: (slice!.first / layout.blockTokens) * pages.unitBytes,
-        }),
-      );
+      const page = slice!.page;
+      const metaOffset = (slice!.first / layout.blockTokens) * pages.unitBytes;
+      const codesOffset = slice!.first * pages.rowBytes;
+      if (block.x instanceof Float32Array) {
+        results.push(
+          kernels.quantizeBlock({
+            layout,
+            x: block.x,
+            codes: page.codes!,
+            codesOffset,
+            meta: page.meta!,
+            metaOffset,
+          }),
+        );
+      } else {
+        results.push(
+          kernels.quantizeBlockInStore({
+            layout,
+            x: block.x,
+            codes: viewOf(page.codesBuffer, codesOffset, layout.blockTokens * pages.rowBytes),
+            meta: viewOf(page.metaBuffer, metaOffset, pages.unitBytes),
+          }),
+        );
+      }
       onBlock?.(block);
     }
   }
 
+  /** Token-group quantization of rows [row, row+slice.tokens) of `x` into one page slice. */
+  private quantizeSlice(
+    kernels: CacheKernels,
+    x: MoveRows,
+    row: number,
+    slice: PageSlice,
+    results: MaybePromise<void>[],
+  ): void {
+    const { layout, pages, channels } = this;
+    if (layout.kind !== 'token-group') return;
+    const { page, first, tokens } = slice;
+    if (page.codes !== null && page.meta !== null && x instanceof Float32Array) {
+      results.push(
+        kernels.quantizeTokens({
+          layout,
+          x: x.subarray(row * channels, (row + tokens) * channels),
+          count: tokens,
+          codes: page.codes,
+          codesOffset: first * pages.rowBytes,
+          meta: page.meta,
+          metaOffset: first * pages.unitBytes,
+        }),
+      );
+      return;
+    }
+    // device: one call per contiguous source (a window ring may wrap inside the slice)
+    const sources =
+      x instanceof Float32Array
+        ? [{ rows: x.subarray(row * channels, (row + tokens) * channels), count: tokens }]
+        : x.slice(row, tokens).rows();
+    let at = first;
+    for (const source of sources) {
+      results.push(
+        kernels.quantizeTokensInStore({
+          layout,
+          x: source.rows,
+          count: source.count,
+          codes: viewOf(page.codesBuffer, at * pages.rowBytes, source.count * pages.rowBytes),
+          meta: viewOf(page.metaBuffer, at * pages.unitBytes, source.count * pages.unitBytes),
+        }),
+      );
+      at += source.count;
+    }
+  }
+
   /** Kept, packed and pending segments (the window follows them). */
-  segments(): KvSegment[] {
+  segments(): CacheSegment[] {
     return [...this.kept.segments(), ...this.pages.segments(), ...(this.pending?.segments() ?? [])];
   }
 
@@ -169,8 +238,8 @@ export class QuantizedStream {
    * (channel-block layouts only), quantized positions (Int32), packed codes (rowCodeBytes
    * per token), metadata (per unit). Pages are written back to back and re-paged on load.
    */
-  sections(): Uint8Array[] {
-    const out: Uint8Array[] = [...this.kept.sections()];
+  sections(): SectionPart[] {
+    const out: SectionPart[] = [...this.kept.sections()];
     if (this.pending !== null) out.push(...this.pending.sections());
     out.push(...this.pages.sections());
     return out;
@@ -222,9 +291,9 @@ export class QuantizedStream {
       0,
     );
     if (stream.pending !== null) {
-      stream.pending.restore(reader, counts.pending, length);
+      const stored = stream.pending.restore(reader, counts.pending, length);
       // append never lets a token the metadata cannot hold wait for quantization
-      const rows = readFpRows(stream.pending.data, 0, counts.pending, config.channels);
+      const rows = readFpRows(stored, 0, counts.pending, config.channels);
       const limit = quantizableMagnitude(config.layout);
       if (rowsWithin(rows, counts.pending, config.channels, limit).includes(false)) {
         throw badSection(

@@ -20,6 +20,8 @@ export type SkvqErrorCode =
   | 'BACKEND_INIT_FAILED'
   // a device call failed after init (a GPU launch, copy or allocation)
   | 'BACKEND_DEVICE_ERROR'
+  // a synchronous call (saveCache) met a storage whose reads are asynchronous (device memory)
+  | 'STORAGE_READ_ASYNC'
   | 'NO_USABLE_BACKEND'
   // calibration artifact
   | 'CALIBRATION_MALFORMED'
