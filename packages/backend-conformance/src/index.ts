@@ -39,5 +39,11 @@ export {
   testGeometry,
   toFp16,
 } from './generators.js';
+export {
+  createOpaqueStoreBackend,
+  OPAQUE_STORE_BACKEND_NAME,
+  type OpaqueStoreBackend,
+  type OpaqueStoreOptions,
+} from './opaque-store.js';
 export { type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
 export { buildSegments, packSegment, type SegmentPiece } from './segments.js';
