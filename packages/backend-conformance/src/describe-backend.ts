@@ -95,3 +95,6 @@ function readEnv(key: string): string | undefined {
     ?.env;
   return env?.[key];
 }
+
+/** readEnv for the store suite (describe-store-backend.ts); not exported from the package. */
+export const READ_ENV_FOR_STORE_SUITE = readEnv;

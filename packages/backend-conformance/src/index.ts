@@ -47,3 +47,10 @@ export {
 } from './opaque-store.js';
 export { type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
 export { buildSegments, packSegment, type SegmentPiece } from './segments.js';
+export {
+  deviceStorage,
+  STORE_CONFORMANCE_AREAS,
+  type StoreCheck,
+  type StoreConformanceArea,
+  storeConformanceChecks,
+} from './store-checks.js';

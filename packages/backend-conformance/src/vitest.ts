@@ -7,3 +7,8 @@ export {
   REQUIRE_CI_FEATURES_ENV,
   skipDecision,
 } from './describe-backend.js';
+// The store suite of backends with device storage (BackendPlugin.storage, residence 'device').
+export {
+  type DescribeStoreBackendOptions,
+  describeStoreBackend,
+} from './describe-store-backend.js';

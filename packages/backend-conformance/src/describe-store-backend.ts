@@ -1,0 +1,86 @@
+import { type BackendPlugin, SkvqError } from '@skvq/core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { ATTENTION_RELATIVE_TOLERANCE } from './compare.js';
+import {
+  type ConformanceSkip,
+  REQUIRE_CI_FEATURES_ENV,
+  READ_ENV_FOR_STORE_SUITE as readEnv,
+  skipDecision,
+} from './describe-backend.js';
+import {
+  STORE_CONFORMANCE_AREAS,
+  type StoreConformanceArea,
+  storeConformanceChecks,
+} from './store-checks.js';
+
+export interface DescribeStoreBackendOptions {
+  /** As in describeBackend: a reason to skip (and whether CI must run it anyway). */
+  skip?: ConformanceSkip | false;
+  /** Relative tolerance of attention outputs; default ATTENTION_RELATIVE_TOLERANCE. */
+  tolerance?: number;
+  /** Run only these areas; default all of STORE_CONFORMANCE_AREAS. */
+  only?: readonly StoreConformanceArea[];
+  /** Per-test timeout in ms (the cache and transfer checks fill 32k-token caches); default 120 s. */
+  timeout?: number;
+}
+
+/**
+ * The store conformance suite, as vitest tests, for a backend with device storage
+ * (`storage.residence === 'device'`): storage round trips (allocate zeroed, write, read,
+ * copy at unaligned offsets, transfer counters), store quantize kernels bit exact against
+ * the reference quantizers (from host rows and from fp32/fp16 rows in the store), store
+ * attend within `tolerance` of the CPU reference (every attendDecode / attendPrefill case
+ * of describeBackend, segments at non-zero byte offsets), a QuantizedCache on the backend
+ * equal to the one on the CPU reference backend (attention within tolerance, bytes()
+ * equal, saveCacheAsync bit for bit, load and continue), and one decode step moving the
+ * same number of bytes at 4,096 and 32,768 cached tokens.
+ */
+export function describeStoreBackend(
+  name: string,
+  factory: () => BackendPlugin | Promise<BackendPlugin>,
+  options: DescribeStoreBackendOptions = {},
+): void {
+  const tolerance = options.tolerance ?? ATTENTION_RELATIVE_TOLERANCE;
+  const areas = new Set(options.only ?? STORE_CONFORMANCE_AREAS);
+  const skip = options.skip || undefined;
+  const timeout = options.timeout ?? 120_000;
+  describe(`store conformance: ${name}`, () => {
+    if (skipDecision(options.skip, readEnv(REQUIRE_CI_FEATURES_ENV)) === 'fail') {
+      it(`CI requires backend ${name} (${REQUIRE_CI_FEATURES_ENV}=1) but it is skipped: ${skip?.reason}`, () => {
+        throw new SkvqError(
+          'BACKEND_INIT_FAILED',
+          `CI requires backend "${name}" to run (${REQUIRE_CI_FEATURES_ENV}=1), but it was skipped: ${skip?.reason}`,
+        );
+      });
+      return;
+    }
+    let backend: BackendPlugin | undefined;
+    const get = (): BackendPlugin => {
+      if (backend === undefined)
+        throw new SkvqError('BACKEND_INIT_FAILED', `backend ${name} was not created`);
+      return backend;
+    };
+    if (skip === undefined) {
+      beforeAll(async () => {
+        backend = await factory();
+        await backend.init?.();
+      });
+      afterAll(async () => {
+        await backend?.dispose?.();
+      });
+    }
+    const checks = storeConformanceChecks(tolerance);
+    for (const area of STORE_CONFORMANCE_AREAS) {
+      if (!areas.has(area)) continue;
+      describe(area, () => {
+        for (const check of checks.filter((c) => c.area === area)) {
+          const run = async () => {
+            await check.run(get());
+          };
+          if (skip !== undefined) it.skip(`${check.name} [skipped: ${skip.reason}]`, run);
+          else it(check.name, run, timeout);
+        }
+      });
+    }
+  });
+}
