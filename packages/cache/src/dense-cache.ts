@@ -4,9 +4,11 @@ import {
   type BackendPlugin,
   type CacheBytes,
   type KvGeometry,
+  type KvSegment,
   kvHidden,
   type MaybePromise,
   ropeInverseFrequencies,
+  SkvqError,
   validateGeometry,
 } from '@skvq/core';
 import { finishBytes, zeroParts } from './bytes.js';
@@ -14,6 +16,7 @@ import { FP_BYTES, FP_PRECISIONS, FpPagedRows, type FpPrecision } from './fp-row
 import { type CacheDecodeInputs, CacheKernels, type CachePrefillInputs } from './kernels.js';
 import { checkFp16Range, checkPageTokensLimit } from './limits.js';
 import { POSITION_BYTES, PositionIdentity } from './positions.js';
+import { readSegments } from './read-back.js';
 import { type CacheStore, cacheStoreOf } from './store.js';
 import type { CacheDescription, KvCache } from './types.js';
 import {
@@ -146,8 +149,8 @@ export class DenseCache implements KvCache {
     const inputs: CacheDecodeInputs = {
       q,
       position,
-      keys: this.keys[layer]!.segments(),
-      values: this.values[layer]!.segments(),
+      keys: this.keys[layer]!.cacheSegments(),
+      values: this.values[layer]!.cacheSegments(),
       length,
     };
     return this.kernels.attendDecode(inputs);
@@ -165,11 +168,26 @@ export class DenseCache implements KvCache {
       q,
       start,
       count,
-      keys: this.keys[layer]!.segments(),
-      values: this.values[layer]!.segments(),
+      keys: this.keys[layer]!.cacheSegments(),
+      values: this.values[layer]!.cacheSegments(),
       length,
     };
     return this.kernels.attendPrefill(inputs);
+  }
+
+  /**
+   * The K and V segments of a layer with their bytes on the host: the host arrays on host
+   * storage, copies read through the storage on a device (a promise when reads are async).
+   */
+  readSegments(layer: number): MaybePromise<{ keys: KvSegment[]; values: KvSegment[] }> {
+    const keys = this.keys[layer];
+    if (keys === undefined) {
+      throw new SkvqError('INVALID_ARGUMENT', `dense cache readSegments: no layer ${layer}`);
+    }
+    return readSegments(this.store, {
+      keys: keys.cacheSegments(),
+      values: this.values[layer]!.cacheSegments(),
+    });
   }
 
   /** Every token of a dense cache is a full-precision token kept for good: keptFp. */

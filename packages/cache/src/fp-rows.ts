@@ -1,4 +1,10 @@
-import type { FpSegment, StoreBuffer, StoreFpSegment, StoreView } from '@skvq/core';
+import {
+  type FpSegment,
+  SkvqError,
+  type StoreBuffer,
+  type StoreFpSegment,
+  type StoreView,
+} from '@skvq/core';
 import { decodeF16Array, encodeF16Array } from '@skvq/formats';
 
 import {
@@ -201,8 +207,23 @@ export class FpPagedRows {
     return { kind: 'fp', count, precision: this.precision, data: page.data, positions };
   }
 
-  segments(): CacheFpSegment[] {
+  /** The segments as the cache's kernels get them (host arrays or store views). */
+  cacheSegments(): CacheFpSegment[] {
     return this.pages.filter((p) => p.count > 0).map((p) => this.segment(p, p.count));
+  }
+
+  /**
+   * The segments with host arrays (host storage). Rows in device memory have none: a typed
+   * error pointing to the caches' readSegments, which reads them back.
+   */
+  segments(): FpSegment[] {
+    if (this.store.device) {
+      throw new SkvqError(
+        'UNSUPPORTED_OPTION',
+        "full-precision rows: they live in device memory; use the cache's readSegments(layer)",
+      );
+    }
+    return this.cacheSegments() as FpSegment[];
   }
 
   /** Segments holding exactly the tokens at positions below `limit`. */

@@ -176,7 +176,7 @@ function checkCoverage(layer: CacheLayer, counts: LayerCounts, name: string): vo
         seen[p] = 1;
       }
     }
-    for (const segment of stream.kept.segments()) kept[s].push(...segment.positions);
+    for (const segment of stream.kept.cacheSegments()) kept[s].push(...segment.positions);
   }
   if (kept.k.length !== kept.v.length || kept.k.some((p, i) => p !== kept.v[i])) {
     throw badSection(`${name} K and V streams keep different tokens at full precision`);

@@ -202,7 +202,11 @@ export class QuantizedStream {
 
   /** Kept, packed and pending segments (the window follows them). */
   segments(): CacheSegment[] {
-    return [...this.kept.segments(), ...this.pages.segments(), ...(this.pending?.segments() ?? [])];
+    return [
+      ...this.kept.cacheSegments(),
+      ...this.pages.segments(),
+      ...(this.pending?.segments() ?? []),
+    ];
   }
 
   partsBelow(limit: number): StreamPartsBelow {

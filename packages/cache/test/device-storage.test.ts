@@ -184,6 +184,11 @@ describe('quantized cache on device storage (opaque-store backend)', () => {
       await host.attendPrefill(0, d.q, 0, 70),
     );
     expect(device.bytes()).toEqual(host.bytes());
+    const read = await device.readSegments(0);
+    const want = host.readSegments(0) as Awaited<typeof read>;
+    expect(contents(read.keys)).toEqual(contents(want.keys));
+    expect(contents(read.values)).toEqual(contents(want.values));
+    expect(() => device.keys[0]!.segments()).toThrow(/readSegments/);
     const file = saveCache(host);
     expect(await saveCacheAsync(device)).toEqual(file);
     const loaded = loadCache(file, {
