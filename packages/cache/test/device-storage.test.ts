@@ -4,6 +4,7 @@
 // package (its store suite builds caches), so a package dependency back would be a cycle.
 import { cpuReferenceBackend } from '@skvq/backend-cpu';
 import { type KvSegment, kvHidden, queryHidden, type SkvqError, transferStatsOf } from '@skvq/core';
+import { heavyHitterRule, slidingWindowPolicy } from '@skvq/policy-sliding-window';
 import { describe, expect, it } from 'vitest';
 import { createOpaqueStoreBackend } from '../../backend-conformance/src/opaque-store.js';
 import {
@@ -151,6 +152,39 @@ describe('quantized cache on device storage (opaque-store backend)', () => {
     expect(large).toEqual(small);
     // the new K and V rows (fp16) and the query go up, the output comes down: nothing else
     expect(small).toEqual({ up: 2 * CH * 2 + QH * 4, down: QH * 4 });
+  });
+
+  it('heavy-hitter rule: attention sums (the one host array) keep the same tokens as on the host', async () => {
+    const make = (backend: QuantizedCacheOptions['backend']) => {
+      const rules = [heavyHitterRule({ quantile: 0.5 })];
+      return createQuantizedCache({
+        geometry,
+        backend,
+        policy: slidingWindowPolicy,
+        window: 4,
+        sinks: 1,
+        rules: (layer) => (layer === 1 ? rules : []),
+        ...methodOptions('rtn'),
+      });
+    };
+    const host = make(cpuReferenceBackend);
+    const device = make(createOpaqueStoreBackend());
+    const d = rows(40, 31);
+    for (let t = 0; t < 40; t++) {
+      for (const c of [host, device]) {
+        await c.append(
+          1,
+          d.k.subarray(t * CH, (t + 1) * CH),
+          d.v.subarray(t * CH, (t + 1) * CH),
+          1,
+        );
+      }
+      const q = d.q.subarray(t * QH, (t + 1) * QH);
+      expect(await device.attend(1, q, t)).toEqual(await host.attend(1, q, t));
+    }
+    expect(device.describeLayer(1).kept).toBeGreaterThan(0);
+    expect(device.describeLayer(1)).toEqual(host.describeLayer(1));
+    expect(saveCache(device)).toEqual(saveCache(host));
   });
 
   it('saveCache on a storage with asynchronous reads is STORAGE_READ_ASYNC; saveCacheAsync works', async () => {

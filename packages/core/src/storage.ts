@@ -24,7 +24,12 @@ export interface StoreBuffer {
   readonly host?: Uint8Array;
 }
 
-/** A byte range of one store buffer (where a page, a window part or a row block lives). */
+/**
+ * A byte range of one store buffer (where a page, a window part or a row block lives).
+ * Offsets and lengths are any byte counts: caches place codes at row-size steps and
+ * metadata at unit-size steps (2 bytes for one fp8 scale/zero pair), so a device storage
+ * handles ranges that are not whole 4-byte words (the store conformance suite checks it).
+ */
 export interface StoreView {
   readonly buffer: StoreBuffer;
   readonly byteOffset: number;
@@ -128,11 +133,17 @@ export interface BackendStorage {
   readonly residence: 'host' | 'device';
   /** A zero-filled buffer of `byteLength` bytes (a multiple of 4). */
   allocate(byteLength: number, purpose: StorePurpose): StoreBuffer;
-  /** Copies host bytes into `buffer` at `byteOffset` (counts toward bytesToDevice). */
+  /**
+   * Copies host bytes into `buffer` at `byteOffset` (counts toward bytesToDevice). `data` is
+   * taken at the call: the caller may reuse or change it as soon as write returns.
+   */
   write(buffer: StoreBuffer, byteOffset: number, data: Uint8Array): void;
   /** Copies bytes between two buffers of this storage, without leaving the device. */
   copy(src: StoreView, dst: StoreBuffer, dstOffset: number): void;
-  /** The bytes of `src` on the host (counts toward bytesFromDevice). */
+  /**
+   * The bytes of `src` on the host (counts toward bytesFromDevice). A storage that returns a
+   * promise makes the synchronous saveCache refuse (STORAGE_READ_ASYNC; saveCacheAsync works).
+   */
   read(src: StoreView): MaybePromise<Uint8Array>;
   /** Frees a buffer; it must not be used afterwards. */
   release(buffer: StoreBuffer): void;
