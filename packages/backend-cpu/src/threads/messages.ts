@@ -1,0 +1,88 @@
+import type { AttentionAttrs, KvSegment, SkvqErrorCode } from '@skvq/core';
+import type { DecodeParts } from '../fused-decode.js';
+
+/**
+ * The messages between the threaded backend and its workers. Typed arrays over a
+ * SharedArrayBuffer travel as views of the same memory (nothing is copied); arrays over a
+ * plain ArrayBuffer are copied (only the share's bytes: see shareForPost).
+ */
+
+/** Split-K decode: the unnormalised softmax of one row over a subset of the positions. */
+export interface PartialRequest {
+  id: number;
+  kind: 'partial';
+  q: Float32Array;
+  position: number;
+  keys: KvSegment[];
+  values: KvSegment[];
+  length: number;
+  attrs: AttentionAttrs;
+  fused: boolean;
+}
+
+/** Prefill split by rows: the ordinary job over every position for some query rows. */
+export interface RowsRequest {
+  id: number;
+  kind: 'rows';
+  q: Float32Array;
+  start: number;
+  rows: number;
+  causal: boolean;
+  keys: KvSegment[];
+  values: KvSegment[];
+  length: number;
+  attrs: AttentionAttrs;
+  fused: boolean;
+  /** Return this share's attention sums (its own [length] accumulator). */
+  wantSums: boolean;
+}
+
+export type WorkerRequest = PartialRequest | RowsRequest;
+
+export type WorkerResponse =
+  | { id: number; ok: true; parts: DecodeParts }
+  | { id: number; ok: true; out: Float32Array; sums?: Float32Array }
+  | { id: number; ok: false; code?: SkvqErrorCode; message: string };
+
+type Typed = Float32Array | Uint16Array | Uint8Array | Int32Array;
+
+function isShared(a: Typed): boolean {
+  return typeof SharedArrayBuffer === 'function' && a.buffer instanceof SharedArrayBuffer;
+}
+
+/**
+ * A view to post: shared memory as is; otherwise a copy of just the view (posting the view
+ * itself would clone its whole underlying buffer), whose buffer is transferred.
+ */
+function postable<T extends Typed>(a: T, transfer: ArrayBuffer[]): T {
+  if (isShared(a)) return a;
+  const copy = a.slice() as T;
+  transfer.push(copy.buffer as ArrayBuffer);
+  return copy;
+}
+
+/** Whether every array of these segments lives in shared memory (no copy on post). */
+export function segmentsShared(segments: readonly KvSegment[]): boolean {
+  return segments.every((seg) =>
+    seg.kind === 'fp' ? isShared(seg.data) : isShared(seg.codes) && isShared(seg.meta),
+  );
+}
+
+/** The segments as they are posted (see postable); transferable copies go to `transfer`. */
+export function segmentsForPost(
+  segments: readonly KvSegment[],
+  transfer: ArrayBuffer[],
+): KvSegment[] {
+  return segments.map((seg) => {
+    const positions = postable(seg.positions, transfer);
+    if (seg.kind === 'fp') {
+      return { ...seg, data: postable(seg.data, transfer), positions } as KvSegment;
+    }
+    return {
+      ...seg,
+      codes: postable(seg.codes, transfer),
+      meta: postable(seg.meta, transfer),
+      positions,
+    };
+  });
+}
