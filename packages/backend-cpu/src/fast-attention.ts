@@ -72,8 +72,21 @@ export function attendFastPartial(
   values: readonly KvSegment[],
   length: number,
   attrs: CheckedAttrs,
+  withScores = false,
 ): DecodeParts {
-  return attendFastParts(q, 1, position, false, keys, values, length, undefined, attrs, true);
+  return attendFastParts(
+    q,
+    1,
+    position,
+    false,
+    keys,
+    values,
+    length,
+    undefined,
+    attrs,
+    true,
+    withScores,
+  );
 }
 
 /** Per (row, head) softmax max and sum, and the unnormalised value accumulator. */
@@ -88,6 +101,7 @@ function attendFastParts(
   attentionSums: Float32Array | undefined,
   attrs: CheckedAttrs,
   subset = false,
+  withScores = false,
 ): DecodeParts {
   const { geometry, scale } = attrs;
   const { queryHeads, kvHeads, headDim, rope } = geometry;
@@ -196,7 +210,14 @@ function attendFastParts(
       }
     }
   }
-  return { max: maxes, sums, acc };
+  if (!withScores) return { max: maxes, sums, acc };
+  // Row 0's probabilities as [position][queryHeads], like the WebAssembly kernel's.
+  const numerators = new Float32Array(length * queryHeads);
+  for (let h = 0; h < queryHeads; h++) {
+    for (let p = 0; p < length; p++)
+      numerators[p * queryHeads + h] = scores[h * length + p] as number;
+  }
+  return { max: maxes, sums, acc, scores: numerators, scoresFrom: 0 };
 }
 
 /**

@@ -292,6 +292,12 @@ export interface DecodeParts {
   sums: Float64Array;
   /** [queryHeads * headDim]: sum over positions of exp(s - max) * value. */
   acc: Float64Array;
+  /**
+   * When asked for (attentionSums): exp(s - max) of positions scoresFrom, scoresFrom + 1, ..
+   * as [position][queryHeads]; positions the subset does not hold are ~0 (<= 1e-37).
+   */
+  scores?: Float32Array;
+  scoresFrom?: number;
 }
 
 /**
@@ -306,8 +312,9 @@ export function attendDecodeFusedPartial(
   values: readonly KvSegment[],
   length: number,
   attrs: CheckedAttrs,
+  withScores = false,
 ): DecodeParts {
-  return fusedDecodeParts(q, position, keys, values, length, undefined, attrs, true);
+  return fusedDecodeParts(q, position, keys, values, length, undefined, attrs, true, withScores);
 }
 
 function fusedDecodeParts(
@@ -319,6 +326,7 @@ function fusedDecodeParts(
   attentionSums: Float32Array | undefined,
   attrs: CheckedAttrs,
   subset = false,
+  withScores = false,
 ): DecodeParts {
   const ex = fusedAttentionWasm() as FusedAttentionExports;
   const { geometry, scale } = attrs;
@@ -461,7 +469,9 @@ function fusedDecodeParts(
       for (let i = 0; i < qHidden; i++) acc[i] = (acc[i] as number) + (f32[a0 + i] as number);
     }
   }
-  return { max, sums, acc };
+  return withScores
+    ? { max, sums, acc, scores: spanScores.slice(), scoresFrom: lo }
+    : { max, sums, acc };
 }
 
 /** Smallest and largest position of a (non-empty) subset's segments. */

@@ -150,9 +150,37 @@ describe('threaded cpu backend', () => {
     });
   }
 
-  it('keeps a decode with attention sums, and small jobs, on the calling thread (synchronous)', () => {
-    const { keys, values, length, attrs, q, g } = makeJob(5, 16, 2, 'shared');
-    const sums = new Float32Array(length);
+  it('decode with attention sums: the same probabilities as one thread', async () => {
+    for (const headDim of [16, 12]) {
+      const { keys, values, length, attrs, q, g } = makeJob(5 + headDim, headDim, 2, 'shared');
+      const job = {
+        q: q.subarray(0, queryHidden(g)),
+        start: length,
+        rows: 1,
+        causal: false,
+        keys,
+        values,
+        length,
+      };
+      const wantSums = new Float32Array(length).fill(0.5);
+      const want = single.kernels.attend?.(
+        { ...job, attentionSums: wantSums },
+        attrs,
+      ) as Float32Array;
+      for (const { threads, backend } of [...backends, { threads: 3, backend: plainJs }]) {
+        const sums = new Float32Array(length).fill(0.5);
+        const pending = backend.kernels.attend?.({ ...job, attentionSums: sums }, attrs);
+        expect(pending).toBeInstanceOf(Promise);
+        expect(relErr((await pending) as Float32Array, want)).toBeLessThan(TOLERANCE);
+        expect(relErr(sums, wantSums), `${threads} threads, head dim ${headDim}`).toBeLessThan(
+          TOLERANCE,
+        );
+      }
+    }
+  });
+
+  it('keeps small jobs, and segments it cannot cut, on the calling thread (synchronous)', () => {
+    const { keys, values, length, attrs, q, g } = makeJob(6, 16, 2, 'shared');
     const job = {
       q: q.subarray(0, queryHidden(g)),
       start: length,
@@ -163,11 +191,11 @@ describe('threaded cpu backend', () => {
       length,
     };
     const want = single.kernels.attend?.(job, attrs) as Float32Array;
-    const got = backends[0]?.backend.kernels.attend?.({ ...job, attentionSums: sums }, attrs);
+    // The default threshold keeps a 52-position decode here.
+    const defaults = createCpuBackend({ threads: 2, workerUrl: workerUrlFromSources() });
+    const got = defaults.kernels.attend?.(job, attrs);
     expect(got).toBeInstanceOf(Float32Array);
     expect(relErr(got as Float32Array, want)).toBe(0);
-    const defaults = createCpuBackend({ threads: 2, workerUrl: workerUrlFromSources() });
-    expect(defaults.kernels.attend?.(job, attrs)).toBeInstanceOf(Float32Array);
   });
 
   it('rejects with the single-thread error when a worker finds a bad code byte', async () => {

@@ -18,6 +18,8 @@ export interface PartialRequest {
   length: number;
   attrs: AttentionAttrs;
   fused: boolean;
+  /** Return the share's softmax numerators too (the job wants attentionSums). */
+  withScores: boolean;
 }
 
 /** Prefill split by rows: the ordinary job over every position for some query rows. */

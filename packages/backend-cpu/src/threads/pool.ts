@@ -43,10 +43,17 @@ function nodeThread(
     ref(): void;
     unref(): void;
   };
-  const { Worker } = nodeBuiltin<{ Worker: new (url: URL | string) => NodeWorker }>(
-    'node:worker_threads',
-  ) as { Worker: new (url: URL | string) => NodeWorker };
-  const worker = new Worker(typeof url === 'string' && !url.includes(':') ? url : new URL(url));
+  type WorkerClass = new (url: URL | string, options: { execArgv: string[] }) => NodeWorker;
+  const { Worker } = nodeBuiltin<{ Worker: WorkerClass }>('node:worker_threads') as {
+    Worker: WorkerClass;
+  };
+  // Workers inherit the parent's flags; --input-type (node -e of a module) makes them fail.
+  const execArgv = ((nodeProcess() as { execArgv?: string[] }).execArgv ?? []).filter(
+    (flag) => !flag.startsWith('--input-type'),
+  );
+  const worker = new Worker(typeof url === 'string' && !url.includes(':') ? url : new URL(url), {
+    execArgv,
+  });
   worker.on('message', onMessage as (x: never) => void);
   worker.on('error', onError as (x: never) => void);
   worker.on('exit', ((code: number) => {

@@ -14,7 +14,7 @@ import {
   type DecodeParts,
   fusedDecodeAvailable,
 } from '../fused-decode.js';
-import { mergeDecodeParts } from './merge.js';
+import { mergeAttentionSums, mergeDecodeParts } from './merge.js';
 import { segmentsForPost, type WorkerResponse } from './messages.js';
 import type { WorkerPool } from './pool.js';
 import { jobWork, positionShares, rowShares } from './split.js';
@@ -26,9 +26,9 @@ import { jobWork, positionShares, rowShares } from './split.js';
  * The calling thread runs the first share itself while the workers run the others, so
  * `threads` counts the caller. Smaller jobs, and jobs that cannot be cut (see below), run
  * synchronously on the calling thread, exactly as with threads = 1.
- *
- * Stays on one thread: a decode that asks for attentionSums (heavy-hitter rules need the
- * globally normalised probabilities), and segments whose positions are not ascending.
+ * A decode that asks for attentionSums (heavy-hitter rules) also gets each share's softmax
+ * numerators back and adds the globally normalised probabilities here. Segments whose
+ * positions are not ascending cannot be cut: such a decode runs on the calling thread.
  */
 /**
  * Default smallest share of a job worth a thread, in (row, position) pairs: measured by
@@ -58,10 +58,11 @@ function decodePartial(
   length: number,
   attrs: CheckedAttrs,
   fused: boolean,
+  withScores: boolean,
 ): DecodeParts {
   return fused
-    ? attendDecodeFusedPartial(q, position, keys, values, length, attrs)
-    : attendFastPartial(q, position, keys, values, length, attrs);
+    ? attendDecodeFusedPartial(q, position, keys, values, length, attrs, withScores)
+    : attendFastPartial(q, position, keys, values, length, attrs, withScores);
 }
 
 async function attendDecodeThreaded(
@@ -77,6 +78,7 @@ async function attendDecodeThreaded(
   const fused = options.fused && fusedDecodeAvailable(checked);
   const q = job.q.slice(0, queryHidden(geometry));
   const pool = options.pool();
+  const withScores = job.attentionSums !== undefined;
   // Workers first, so they run while this thread computes share 0.
   const posted = shares.slice(1).map((share, i) => {
     const transfer: ArrayBuffer[] = [];
@@ -84,14 +86,33 @@ async function attendDecodeThreaded(
     const values = segmentsForPost(share.values, transfer);
     return pool.run(
       i,
-      { kind: 'partial', q, position: job.start, keys, values, length: job.length, attrs, fused },
+      {
+        kind: 'partial',
+        q,
+        position: job.start,
+        keys,
+        values,
+        length: job.length,
+        attrs,
+        fused,
+        withScores,
+      },
       transfer,
     );
   });
   const first = shares[0] as (typeof shares)[0];
   let mine: DecodeParts;
   try {
-    mine = decodePartial(q, job.start, first.keys, first.values, job.length, checked, fused);
+    mine = decodePartial(
+      q,
+      job.start,
+      first.keys,
+      first.values,
+      job.length,
+      checked,
+      fused,
+      withScores,
+    );
   } catch (error) {
     await Promise.allSettled(posted);
     throw error;
@@ -100,6 +121,9 @@ async function attendDecodeThreaded(
   for (const response of await Promise.all(posted)) {
     if (!response.ok || !('parts' in response)) fail(response);
     parts.push(response.parts);
+  }
+  if (job.attentionSums !== undefined) {
+    mergeAttentionSums(parts, geometry.queryHeads, job.attentionSums);
   }
   return mergeDecodeParts(parts, geometry.queryHeads, geometry.headDim);
 }
@@ -177,9 +201,6 @@ export function attendThreaded(
   // Small (or malformed: validated there) jobs: the single-thread kernel, synchronously.
   if (!(pieces >= 2)) return attendJobFast(job, attrs, options);
   const checked = checkAttendJob(job, attrs, 'attend (cpu)');
-  if (!job.causal) {
-    if (job.attentionSums !== undefined) return attendJobFast(job, attrs, options);
-    return attendDecodeThreaded(job, attrs, checked, pieces, options);
-  }
+  if (!job.causal) return attendDecodeThreaded(job, attrs, checked, pieces, options);
   return attendRowsThreaded(job, attrs, checked, pieces, options);
 }

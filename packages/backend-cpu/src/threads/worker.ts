@@ -37,12 +37,13 @@ async function connect(): Promise<Port> {
 function run(request: WorkerRequest): { response: WorkerResponse; transfer: ArrayBuffer[] } {
   const attrs = checkAttrs(request.attrs, 'attend (cpu worker)');
   if (request.kind === 'partial') {
-    const { q, position, keys, values, length } = request;
+    const { q, position, keys, values, length, withScores } = request;
     const parts =
       request.fused && fusedDecodeAvailable(attrs)
-        ? attendDecodeFusedPartial(q, position, keys, values, length, attrs)
-        : attendFastPartial(q, position, keys, values, length, attrs);
+        ? attendDecodeFusedPartial(q, position, keys, values, length, attrs, withScores)
+        : attendFastPartial(q, position, keys, values, length, attrs, withScores);
     const transfer = [parts.max.buffer, parts.sums.buffer, parts.acc.buffer] as ArrayBuffer[];
+    if (parts.scores !== undefined) transfer.push(parts.scores.buffer as ArrayBuffer);
     return { response: { id: request.id, ok: true, parts }, transfer };
   }
   const { q, start, rows, causal, keys, values, length } = request;
