@@ -101,7 +101,10 @@ export function createCpuBackend(options: CpuBackendOptions = {}): BackendPlugin
     threads,
     minWorkPerThread,
     pool: () => {
-      pool ??= new WorkerPool(threads - 1, options.workerUrl);
+      if (pool === undefined || pool.failure !== undefined) {
+        pool?.terminate();
+        pool = new WorkerPool(threads - 1, options.workerUrl);
+      }
       return pool;
     },
   };

@@ -198,6 +198,57 @@ describe('threaded cpu backend', () => {
     expect(relErr(got as Float32Array, want)).toBe(0);
   });
 
+  it('dispose() terminates the workers: a pending job rejects, a later one starts new ones', async () => {
+    const { keys, values, length, attrs, q, g } = makeJob(8, 16, 2, 'shared');
+    const job = {
+      q: q.subarray(0, queryHidden(g)),
+      start: length,
+      rows: 1,
+      causal: false,
+      keys,
+      values,
+      length,
+    };
+    const want = single.kernels.attend?.(job, attrs) as Float32Array;
+    const backend = createCpuBackend({
+      threads: 2,
+      minWorkPerThread: 1,
+      workerUrl: workerUrlFromSources(),
+    });
+    const pending = Promise.resolve(backend.kernels.attend?.(job, attrs));
+    await backend.dispose?.();
+    await expect(pending).rejects.toMatchObject({ code: 'BACKEND_DEVICE_ERROR' });
+    expect(relErr((await backend.kernels.attend?.(job, attrs)) as Float32Array, want)).toBeLessThan(
+      TOLERANCE,
+    );
+    await backend.dispose?.();
+  });
+
+  it('rejects (never hangs) when the worker script cannot load', async () => {
+    const { keys, values, length, attrs, q, g } = makeJob(9, 16, 2, 'shared');
+    const job = {
+      q: q.subarray(0, queryHidden(g)),
+      start: length,
+      rows: 1,
+      causal: false,
+      keys,
+      values,
+      length,
+    };
+    const broken = createCpuBackend({
+      threads: 2,
+      minWorkPerThread: 1,
+      workerUrl: new URL('./no-such-worker.mjs', import.meta.url),
+    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await expect(Promise.resolve(broken.kernels.attend?.(job, attrs))).rejects.toMatchObject({
+        code: 'BACKEND_DEVICE_ERROR',
+        message: expect.stringMatching(/cpu worker failed/),
+      });
+    }
+    await broken.dispose?.();
+  });
+
   it('rejects with the single-thread error when a worker finds a bad code byte', async () => {
     const { keys, values, length, attrs, q, g } = makeJob(7, 16, 1.5, 'shared');
     // A byte above 242 is no 5-trit code: put one in the last packed value token (a worker's).

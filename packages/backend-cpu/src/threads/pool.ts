@@ -57,7 +57,7 @@ function nodeThread(
   worker.on('message', onMessage as (x: never) => void);
   worker.on('error', onError as (x: never) => void);
   worker.on('exit', ((code: number) => {
-    if (code !== 0) onError(new Error(`cpu worker exited with code ${code}`));
+    if (code !== 0) onError(new Error(`exited with code ${code}`));
   }) as (x: never) => void);
   worker.unref();
   return {
@@ -79,7 +79,7 @@ function browserThread(
       ? new Worker(new URL('./cpu-worker.js', import.meta.url), { type: 'module' })
       : new Worker(url, { type: 'module' });
   worker.onmessage = (event) => onMessage(event.data as WorkerResponse);
-  worker.onerror = (event) => onError(new Error(`cpu worker failed: ${event.message}`));
+  worker.onerror = (event) => onError(new Error(event.message ?? 'the worker script failed'));
   return {
     post: (request, transfer) => worker.postMessage(request, transfer),
     terminate: () => worker.terminate(),
@@ -91,6 +91,8 @@ export class WorkerPool {
   private readonly threads: Thread[] = [];
   private readonly pending: Array<Map<number, Settle>> = [];
   private nextId = 1;
+  /** Why a worker of this pool failed; the pool then refuses new requests. */
+  failure: SkvqError | undefined;
 
   constructor(size: number, workerUrl: URL | string | undefined) {
     for (let i = 0; i < size; i++) {
@@ -103,7 +105,13 @@ export class WorkerPool {
         if (queue.size === 0) this.threads[i]?.hold(false);
         settle.resolve(response);
       };
-      const onError = (error: Error) => {
+      const onError = (cause: Error) => {
+        // A worker that failed (its script did not load, or it died) is not used again: the
+        // backend starts a new pool for the next job.
+        const error = new SkvqError('BACKEND_DEVICE_ERROR', `cpu worker failed: ${cause.message}`, {
+          cause,
+        });
+        this.failure ??= error;
         for (const settle of queue.values()) settle.reject(error);
         queue.clear();
       };
@@ -135,6 +143,7 @@ export class WorkerPool {
     const thread = this.threads[index] as Thread;
     const queue = this.pending[index] as Map<number, Settle>;
     const id = this.nextId++;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       queue.set(id, { resolve, reject });
       thread.hold(true);
