@@ -6,11 +6,18 @@ import { describeBackend } from '../src/vitest.js';
 
 // The threaded cpu backend: minWorkPerThread 1 sends every attention job of the suite to
 // the threads (its lengths are mostly not multiples of 2 or 3, and its segments straddle
-// the cuts); threads 1 is the synchronous single-thread path through the same factory.
+// the cuts), and copyUnshared lets the suite's plain-ArrayBuffer segments go there (as
+// copies); threads 1 is the synchronous single-thread path through the same factory.
 for (const threads of [1, 2, 3]) {
   for (const fused of [true, false]) {
     describeBackend(`cpu (threads: ${threads}${fused ? '' : ', fused: false'})`, () =>
-      createCpuBackend({ threads, fused, minWorkPerThread: 1, workerUrl: workerUrlFromSources() }),
+      createCpuBackend({
+        threads,
+        fused,
+        minWorkPerThread: 1,
+        copyUnshared: true,
+        workerUrl: workerUrlFromSources(),
+      }),
     );
   }
 }

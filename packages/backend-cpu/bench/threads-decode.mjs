@@ -6,12 +6,15 @@
 //   t1      createCpuBackend({ threads: 1 }) (today's single-thread WebAssembly SIMD path)
 //   t2      threads: 2 over segments in SharedArrayBuffer memory (what a cache on the
 //           threaded backend holds: nothing copied)
-//   t2copy  threads: 2 over the same segments in plain ArrayBuffers (the worker's share is
-//           copied and transferred every step)
+//   t2copy  threads: 2 with copyUnshared over the same segments in plain ArrayBuffers (the
+//           worker's share is copied and transferred every step; without copyUnshared such
+//           a job runs on one thread)
 // Then the small-job sweep behind DEFAULT_MIN_WORK_PER_THREAD: t1 vs t2 (threshold forced
 // to 1) at short lengths.
 // Usage (after `pnpm build` in this package):
 //   node bench/threads-decode.mjs [tokens...] [--reps N] [--sweep 256,512,...]
+
+import { loadavg } from 'node:os';
 import {
   contiguousGroupOffsets,
   LLAMA2_7B_LAYER,
@@ -37,6 +40,7 @@ const CHUNK = 1024;
 const attrs = { geometry, keysPreRope: true };
 const one = createCpuBackend({ threads: 1 });
 const two = createCpuBackend({ threads: 2 });
+const twoCopy = createCpuBackend({ threads: 2, copyUnshared: true });
 const twoAlways = createCpuBackend({ threads: 2, minWorkPerThread: 1 });
 await one.init?.();
 
@@ -165,7 +169,7 @@ for (const length of LENGTHS) {
     {
       t1: () => one.kernels.attend(shared, attrs),
       t2: () => two.kernels.attend(shared, attrs),
-      t2copy: () => two.kernels.attend(copied, attrs),
+      t2copy: () => twoCopy.kernels.attend(copied, attrs),
     },
     REPS,
   );
@@ -184,7 +188,7 @@ if (SWEEP.length > 0) console.log('\nsmall jobs (threshold sweep), median wall m
 for (const length of SWEEP) {
   const job = { q, start: length - 1, rows: 1, causal: false, length };
   const shared = { ...job, keys: stream(length, 2, 3), values: stream(length, 1.5, 4) };
-  const { m } = await race(
+  const { m, times } = await race(
     {
       t1: () => one.kernels.attend(shared, attrs),
       t2: () => twoAlways.kernels.attend(shared, attrs),
@@ -196,4 +200,5 @@ for (const length of SWEEP) {
   );
 }
 await two.dispose?.();
+await twoCopy.dispose?.();
 await twoAlways.dispose?.();

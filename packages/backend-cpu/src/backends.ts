@@ -54,6 +54,13 @@ export interface CpuBackendOptions {
    * Set it when a bundler moves files, or to run from the TypeScript sources (tests).
    */
   workerUrl?: URL | string;
+  /**
+   * Segments whose arrays are not SharedArrayBuffer views (a cache that did not allocate
+   * them from this backend's storage) cannot be read by the workers in place. Default
+   * false: such jobs run on the calling thread. True: each worker's share is copied and
+   * transferred every call, which measured no faster than one thread (BENCHMARKS.md).
+   */
+  copyUnshared?: boolean;
 }
 
 function checkThreads(value: unknown, what: string, min: number): number {
@@ -100,6 +107,7 @@ export function createCpuBackend(options: CpuBackendOptions = {}): BackendPlugin
     fused,
     threads,
     minWorkPerThread,
+    copyUnshared: options.copyUnshared === true,
     pool: () => {
       if (pool === undefined || pool.failure !== undefined) {
         pool?.terminate();

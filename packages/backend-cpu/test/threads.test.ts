@@ -33,12 +33,19 @@ const TOLERANCE = 1e-5;
 const single = createCpuBackend({ threads: 1 });
 const backends = [2, 3].map((threads) => ({
   threads,
-  backend: createCpuBackend({ threads, minWorkPerThread: 1, workerUrl: workerUrlFromSources() }),
+  // copyUnshared: the 'plain memory' cases go to the threads too (as copies).
+  backend: createCpuBackend({
+    threads,
+    minWorkPerThread: 1,
+    copyUnshared: true,
+    workerUrl: workerUrlFromSources(),
+  }),
 }));
 const plainJs = createCpuBackend({
   threads: 3,
   fused: false,
   minWorkPerThread: 1,
+  copyUnshared: true,
   workerUrl: workerUrlFromSources(),
 });
 afterAll(async () => {
@@ -179,7 +186,7 @@ describe('threaded cpu backend', () => {
     }
   });
 
-  it('keeps small jobs, and segments it cannot cut, on the calling thread (synchronous)', () => {
+  it('keeps small jobs, and unshared segments, on the calling thread (synchronous)', async () => {
     const { keys, values, length, attrs, q, g } = makeJob(6, 16, 2, 'shared');
     const job = {
       q: q.subarray(0, queryHidden(g)),
@@ -196,6 +203,19 @@ describe('threaded cpu backend', () => {
     const got = defaults.kernels.attend?.(job, attrs);
     expect(got).toBeInstanceOf(Float32Array);
     expect(relErr(got as Float32Array, want)).toBe(0);
+    // Segments outside shared memory stay on this thread unless copyUnshared.
+    const plain = makeJob(6, 16, 2, 'plain');
+    const noCopy = createCpuBackend({
+      threads: 2,
+      minWorkPerThread: 1,
+      workerUrl: workerUrlFromSources(),
+    });
+    const plainJob = { ...job, keys: plain.keys, values: plain.values };
+    expect(noCopy.kernels.attend?.(plainJob, attrs)).toBeInstanceOf(Float32Array);
+    const threaded = noCopy.kernels.attend?.(job, attrs);
+    expect(threaded).toBeInstanceOf(Promise);
+    expect(relErr((await threaded) as Float32Array, want)).toBeLessThan(TOLERANCE);
+    await noCopy.dispose?.();
   });
 
   it('dispose() terminates the workers: a pending job rejects, a later one starts new ones', async () => {

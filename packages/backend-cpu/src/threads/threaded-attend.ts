@@ -15,7 +15,7 @@ import {
   fusedDecodeAvailable,
 } from '../fused-decode.js';
 import { mergeAttentionSums, mergeDecodeParts } from './merge.js';
-import { segmentsForPost, type WorkerResponse } from './messages.js';
+import { segmentsForPost, segmentsShared, type WorkerResponse } from './messages.js';
 import type { WorkerPool } from './pool.js';
 import { jobWork, positionShares, rowShares } from './split.js';
 
@@ -26,6 +26,9 @@ import { jobWork, positionShares, rowShares } from './split.js';
  * The calling thread runs the first share itself while the workers run the others, so
  * `threads` counts the caller. Smaller jobs, and jobs that cannot be cut (see below), run
  * synchronously on the calling thread, exactly as with threads = 1.
+ * Jobs over segments that are not in shared memory (a cache on another storage, arrays the
+ * caller made) run on the calling thread too, unless `copyUnshared`.
+ *
  * A decode that asks for attentionSums (heavy-hitter rules) also gets each share's softmax
  * numerators back and adds the globally normalised probabilities here. Segments whose
  * positions are not ascending cannot be cut: such a decode runs on the calling thread.
@@ -40,6 +43,8 @@ export interface ThreadedAttendOptions {
   fused: boolean;
   threads: number;
   minWorkPerThread: number;
+  /** Copy shares of segments over plain ArrayBuffers to the workers (else: one thread). */
+  copyUnshared: boolean;
   /** The worker pool (threads - 1 workers), started on first use. */
   pool(): WorkerPool;
 }
@@ -201,6 +206,11 @@ export function attendThreaded(
   // Small (or malformed: validated there) jobs: the single-thread kernel, synchronously.
   if (!(pieces >= 2)) return attendJobFast(job, attrs, options);
   const checked = checkAttendJob(job, attrs, 'attend (cpu)');
+  // Segments outside shared memory would be copied to the workers every step, which costs
+  // about what the second thread saves (BENCHMARKS.md, "CPU threads"): one thread instead.
+  if (!options.copyUnshared && !(segmentsShared(job.keys) && segmentsShared(job.values))) {
+    return attendJobFast(job, attrs, options);
+  }
   if (!job.causal) return attendDecodeThreaded(job, attrs, checked, pieces, options);
   return attendRowsThreaded(job, attrs, checked, pieces, options);
 }
