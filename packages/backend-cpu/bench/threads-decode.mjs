@@ -10,11 +10,14 @@
 //           worker's share is copied and transferred every step; without copyUnshared such
 //           a job runs on one thread)
 // Then the small-job sweep behind DEFAULT_MIN_WORK_PER_THREAD: t1 vs t2 (threshold forced
-// to 1) at short lengths.
+// to 1) at short lengths, in wall ms and in process CPU ms (all threads: what threading
+// costs beyond the work itself). First, a control: a pure arithmetic loop on one thread vs
+// split over two, i.e. how much of a second core this machine gives right now.
 // Usage (after `pnpm build` in this package):
 //   node bench/threads-decode.mjs [tokens...] [--reps N] [--sweep 256,512,...]
 
 import { loadavg } from 'node:os';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import {
   contiguousGroupOffsets,
   LLAMA2_7B_LAYER,
@@ -22,6 +25,15 @@ import {
   rowCodeBytes,
 } from '@skvq/core';
 import { createCpuBackend } from '../dist/index.js';
+
+const spin = (n) => {
+  let x = 0;
+  for (let i = 0; i < n; i++) x += Math.sqrt(i);
+  return x;
+};
+if (!isMainThread) {
+  parentPort.on('message', (n) => parentPort.postMessage(spin(n)));
+}
 
 const args = process.argv.slice(2);
 const repsAt = args.indexOf('--reps');
@@ -144,61 +156,89 @@ function relErr(a, b) {
 async function race(variants, reps) {
   const names = Object.keys(variants);
   const times = Object.fromEntries(names.map((n) => [n, []]));
+  const cpu = Object.fromEntries(names.map((n) => [n, []]));
   const outs = {};
   for (const n of names) outs[n] = await variants[n](); // warm-up (starts the workers)
   for (let rep = 0; rep < reps; rep++) {
     for (let j = 0; j < names.length; j++) {
       const n = names[(rep + j) % names.length];
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       await variants[n]();
       times[n].push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu[n].push((c.user + c.system) / 1000);
     }
   }
-  return { names, times, outs, m: Object.fromEntries(names.map((n) => [n, median(times[n])])) };
+  const med = (table) => Object.fromEntries(names.map((n) => [n, median(table[n])]));
+  return { names, times, outs, m: med(times), c: med(cpu) };
 }
 
-const q = Float32Array.from({ length: 32 * 128 }, (_, i) => Math.cos(i * 0.7) * 2);
-console.log(`threads-decode: Node ${process.version}, ${one.label()} vs ${two.label()}`);
-for (const length of LENGTHS) {
-  const keys = stream(length, 2, 1);
-  const values = stream(length, 1.5, 2);
-  const job = { q, start: length - 1, rows: 1, causal: false, length };
-  const shared = { ...job, keys, values };
-  const copied = { ...job, keys: plain(keys), values: plain(values) };
-  const { names, times, outs, m } = await race(
-    {
-      t1: () => one.kernels.attend(shared, attrs),
-      t2: () => two.kernels.attend(shared, attrs),
-      t2copy: () => twoCopy.kernels.attend(copied, attrs),
-    },
-    REPS,
-  );
-  console.log(`\n${length} tokens, ${REPS} interleaved reps, median wall ms:`);
-  for (const n of names) {
+/** The control: a pure loop on one thread, then split over this thread and one worker. */
+async function control() {
+  const N = 2e8;
+  let t0 = performance.now();
+  spin(N);
+  const one = performance.now() - t0;
+  const worker = new Worker(new URL(import.meta.url));
+  await new Promise((resolve) => worker.once('online', resolve));
+  t0 = performance.now();
+  const done = new Promise((resolve) => worker.once('message', resolve));
+  worker.postMessage(N / 2);
+  spin(N / 2);
+  await done;
+  const two = performance.now() - t0;
+  await worker.terminate();
+  return one / two;
+}
+
+if (isMainThread) {
+  const q = Float32Array.from({ length: 32 * 128 }, (_, i) => Math.cos(i * 0.7) * 2);
+  const load = () => loadavg()[0].toFixed(1);
+  console.log(`threads-decode: Node ${process.version}, ${one.label()} vs ${two.label()}`);
+  console.log(`control: a pure loop split over 2 threads runs ${(await control()).toFixed(2)}x faster than on 1 (load ${load()})`);
+  for (const length of LENGTHS) {
+    const keys = stream(length, 2, 1);
+    const values = stream(length, 1.5, 2);
+    const job = { q, start: length - 1, rows: 1, causal: false, length };
+    const shared = { ...job, keys, values };
+    const copied = { ...job, keys: plain(keys), values: plain(values) };
+    const { names, times, outs, m, c } = await race(
+      {
+        t1: () => one.kernels.attend(shared, attrs),
+        t2: () => two.kernels.attend(shared, attrs),
+        t2copy: () => twoCopy.kernels.attend(copied, attrs),
+      },
+      REPS,
+    );
+    console.log(`\n${length} tokens, ${REPS} interleaved reps, median wall ms (min), median CPU ms, load ${load()}:`);
+    for (const n of names) {
+      console.log(
+        `  ${n.padEnd(7)} ${m[n].toFixed(1).padStart(9)} (${Math.min(...times[n]).toFixed(1)})  cpu ${c[n].toFixed(1).padStart(7)}   [${times[n].map((t) => t.toFixed(0)).join(' ')}]`,
+      );
+    }
     console.log(
-      `  ${n.padEnd(7)} ${m[n].toFixed(1).padStart(9)}   [${times[n].map((t) => t.toFixed(0)).join(' ')}]`,
+      `  speedup t1/t2: ${(m.t1 / m.t2).toFixed(2)}x   t1/t2copy: ${(m.t1 / m.t2copy).toFixed(2)}x   rel. difference t2 vs t1: ${relErr(outs.t2, outs.t1).toExponential(2)}`,
+    );
+    console.log(`  control now: ${(await control()).toFixed(2)}x`);
+  }
+
+  if (SWEEP.length > 0) console.log('\nsmall jobs (threshold sweep), median ms:');
+  for (const length of SWEEP) {
+    const job = { q, start: length - 1, rows: 1, causal: false, length };
+    const shared = { ...job, keys: stream(length, 2, 3), values: stream(length, 1.5, 4) };
+    const { m, c } = await race(
+      {
+        t1: () => one.kernels.attend(shared, attrs),
+        t2: () => twoAlways.kernels.attend(shared, attrs),
+      },
+      Math.max(REPS, 15),
+    );
+    console.log(
+      `  ${String(length).padStart(6)} tokens: wall t1 ${m.t1.toFixed(2)}  t2 ${m.t2.toFixed(2)} (t1/t2 ${(m.t1 / m.t2).toFixed(2)}x)   cpu t1 ${c.t1.toFixed(2)}  t2 ${c.t2.toFixed(2)} (overhead ${(c.t2 - c.t1).toFixed(2)})   load ${load()}`,
     );
   }
-  console.log(
-    `  speedup t1/t2: ${(m.t1 / m.t2).toFixed(2)}x   t1/t2copy: ${(m.t1 / m.t2copy).toFixed(2)}x   rel. difference t2 vs t1: ${relErr(outs.t2, outs.t1).toExponential(2)}`,
-  );
+  await two.dispose?.();
+  await twoCopy.dispose?.();
+  await twoAlways.dispose?.();
 }
-
-if (SWEEP.length > 0) console.log('\nsmall jobs (threshold sweep), median wall ms:');
-for (const length of SWEEP) {
-  const job = { q, start: length - 1, rows: 1, causal: false, length };
-  const shared = { ...job, keys: stream(length, 2, 3), values: stream(length, 1.5, 4) };
-  const { m, times } = await race(
-    {
-      t1: () => one.kernels.attend(shared, attrs),
-      t2: () => twoAlways.kernels.attend(shared, attrs),
-    },
-    Math.max(REPS, 15),
-  );
-  console.log(
-    `  ${String(length).padStart(6)} tokens: t1 ${m.t1.toFixed(2)}  t2 ${m.t2.toFixed(2)}  t1/t2 ${(m.t1 / m.t2).toFixed(2)}x`,
-  );
-}
-await two.dispose?.();
-await twoCopy.dispose?.();
-await twoAlways.dispose?.();

@@ -16,7 +16,8 @@ function script(load: string): string {
 const g = { layers: 1, queryHeads: 4, kvHeads: 2, headDim: 16, rope: { style: 'pairwise', theta: 10000 } };
 const length = 301;
 const channels = 32;
-const data = new Float32Array(new SharedArrayBuffer(4 * length * channels)).map((_, i) => Math.sin(i * 0.37));
+const data = new Float32Array(new SharedArrayBuffer(4 * length * channels));
+for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 0.37);
 const seg = { kind: 'fp', precision: 'fp32', count: length, data, positions: Int32Array.from({ length }, (_, i) => i) };
 const job = { q: new Float32Array(64).map((_, i) => Math.cos(i)), start: length, rows: 1, causal: false, keys: [seg], values: [seg], length };
 const attrs = { geometry: g, keysPreRope: true };

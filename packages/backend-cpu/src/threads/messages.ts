@@ -13,8 +13,8 @@ export interface PartialRequest {
   kind: 'partial';
   q: Float32Array;
   position: number;
-  keys: KvSegment[];
-  values: KvSegment[];
+  keys: PostedSegment[];
+  values: PostedSegment[];
   length: number;
   attrs: AttentionAttrs;
   fused: boolean;
@@ -30,8 +30,8 @@ export interface RowsRequest {
   start: number;
   rows: number;
   causal: boolean;
-  keys: KvSegment[];
-  values: KvSegment[];
+  keys: PostedSegment[];
+  values: PostedSegment[];
   length: number;
   attrs: AttentionAttrs;
   fused: boolean;
@@ -70,11 +70,31 @@ export function segmentsShared(segments: readonly KvSegment[]): boolean {
   );
 }
 
+const layoutIds = new WeakMap<object, number>();
+let nextLayoutId = 1;
+
+/**
+ * A number naming the layout object across messages: the worker keeps the first copy it
+ * receives under it, so the per-layout tables the kernels cache (keyed by the object) are
+ * built once per layout, not once per step.
+ */
+function layoutId(layout: object): number {
+  let id = layoutIds.get(layout);
+  if (id === undefined) {
+    id = nextLayoutId++;
+    layoutIds.set(layout, id);
+  }
+  return id;
+}
+
+/** A posted segment: packed ones carry their layout's id (see layoutId). */
+export type PostedSegment = KvSegment & { layoutId?: number };
+
 /** The segments as they are posted (see postable); transferable copies go to `transfer`. */
 export function segmentsForPost(
   segments: readonly KvSegment[],
   transfer: ArrayBuffer[],
-): KvSegment[] {
+): PostedSegment[] {
   return segments.map((seg) => {
     const positions = postable(seg.positions, transfer);
     if (seg.kind === 'fp') {
@@ -85,6 +105,7 @@ export function segmentsForPost(
       codes: postable(seg.codes, transfer),
       meta: postable(seg.meta, transfer),
       positions,
+      layoutId: layoutId(seg.layout),
     };
   });
 }

@@ -1,12 +1,12 @@
 // The worker of the threaded cpu backend (Node worker_threads and browser Web Workers): it
 // runs the single-thread kernels on the share of a job it is posted and posts the result.
 // Built as its own entry (dist/cpu-worker.js); see pool.ts for how it is found.
-import { SkvqError } from '@skvq/core';
+import { type QuantLayout, SkvqError } from '@skvq/core';
 import { checkAttrs } from '@skvq/formats';
 import { attendFastPartial, attendJobFast } from '../fast-attention.js';
 import { attendDecodeFusedPartial, fusedDecodeAvailable } from '../fused-decode.js';
 import { prepareFusedAttentionWasm } from '../wasm-module.js';
-import type { WorkerRequest, WorkerResponse } from './messages.js';
+import type { PostedSegment, WorkerRequest, WorkerResponse } from './messages.js';
 
 interface Port {
   post(message: WorkerResponse, transfer: ArrayBuffer[]): void;
@@ -34,8 +34,28 @@ async function connect(): Promise<Port> {
   };
 }
 
+/** Layouts by the id the main thread gave them (messages.ts, layoutId); bounded. */
+const layouts = new Map<number, QuantLayout>();
+const MAX_LAYOUTS = 4096;
+
+/** Swaps each packed segment's fresh copy of its layout for the one seen first. */
+function knownLayouts(segments: PostedSegment[]): void {
+  for (const seg of segments) {
+    if (seg.kind !== 'packed' || seg.layoutId === undefined) continue;
+    const known = layouts.get(seg.layoutId);
+    if (known !== undefined) {
+      (seg as { layout: QuantLayout }).layout = known;
+    } else {
+      if (layouts.size >= MAX_LAYOUTS) layouts.clear();
+      layouts.set(seg.layoutId, seg.layout);
+    }
+  }
+}
+
 function run(request: WorkerRequest): { response: WorkerResponse; transfer: ArrayBuffer[] } {
   const attrs = checkAttrs(request.attrs, 'attend (cpu worker)');
+  knownLayouts(request.keys);
+  knownLayouts(request.values);
   if (request.kind === 'partial') {
     const { q, position, keys, values, length, withScores } = request;
     const parts =
