@@ -196,7 +196,9 @@ if (isMainThread) {
   const q = Float32Array.from({ length: 32 * 128 }, (_, i) => Math.cos(i * 0.7) * 2);
   const load = () => loadavg()[0].toFixed(1);
   console.log(`threads-decode: Node ${process.version}, ${one.label()} vs ${two.label()}`);
-  console.log(`control: a pure loop split over 2 threads runs ${(await control()).toFixed(2)}x faster than on 1 (load ${load()})`);
+  console.log(
+    `control: a pure loop split over 2 threads runs ${(await control()).toFixed(2)}x faster than on 1 (load ${load()})`,
+  );
   for (const length of LENGTHS) {
     const keys = stream(length, 2, 1);
     const values = stream(length, 1.5, 2);
@@ -211,7 +213,9 @@ if (isMainThread) {
       },
       REPS,
     );
-    console.log(`\n${length} tokens, ${REPS} interleaved reps, median wall ms (min), median CPU ms, load ${load()}:`);
+    console.log(
+      `\n${length} tokens, ${REPS} interleaved reps, median wall ms (min), median CPU ms, load ${load()}:`,
+    );
     for (const n of names) {
       console.log(
         `  ${n.padEnd(7)} ${m[n].toFixed(1).padStart(9)} (${Math.min(...times[n]).toFixed(1)})  cpu ${c[n].toFixed(1).padStart(7)}   [${times[n].map((t) => t.toFixed(0)).join(' ')}]`,

@@ -1,5 +1,5 @@
 // Tests import the package from its TypeScript sources, where there is no built
-// cpu-worker.js: this bundles src/threads/worker.ts (and the sibling packages' sources it
+// cpu-worker.js: this bundles src/threads/cpu-worker.ts (and the sibling packages' sources it
 // imports) with esbuild into a temporary file, so the workers run the code under test.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ export function workerUrlFromSources(): URL {
   if (bundled !== undefined) return bundled;
   const outfile = join(mkdtempSync(join(tmpdir(), 'skvq-cpu-worker-')), 'cpu-worker.mjs');
   buildSync({
-    entryPoints: [join(packages, 'backend-cpu', 'src', 'threads', 'worker.ts')],
+    entryPoints: [join(packages, 'backend-cpu', 'src', 'threads', 'cpu-worker.ts')],
     bundle: true,
     format: 'esm',
     platform: 'node',

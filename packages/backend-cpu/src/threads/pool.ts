@@ -23,7 +23,7 @@ type Settle = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void
 /**
  * The worker script next to this module: dist/cpu-worker.js in the built package (the CJS
  * build reads the ESM worker too). From the TypeScript sources (tests) there is none: the
- * caller passes `workerUrl` (a bundle of src/threads/worker.ts).
+ * caller passes `workerUrl` (a bundle of src/threads/cpu-worker.ts).
  */
 export function defaultWorkerUrl(): URL | undefined {
   const here = import.meta.url;

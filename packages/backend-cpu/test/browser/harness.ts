@@ -55,7 +55,7 @@ function bundle(outDir: string): void {
   });
   buildSync({
     ...common,
-    entryPoints: [join(packages, 'backend-cpu', 'src', 'threads', 'worker.ts')],
+    entryPoints: [join(packages, 'backend-cpu', 'src', 'threads', 'cpu-worker.ts')],
     outfile: join(outDir, 'cpu-worker.js'),
   });
 }

@@ -1,6 +1,8 @@
 // The worker of the threaded cpu backend (Node worker_threads and browser Web Workers): it
 // runs the single-thread kernels on the share of a job it is posted and posts the result.
-// Built as its own entry (dist/cpu-worker.js); see pool.ts for how it is found.
+// Built as its own entry (dist/cpu-worker.js); see pool.ts for how it is found. Named like
+// its output so that `new URL('./cpu-worker.js', import.meta.url)` also resolves (to this
+// file) for bundlers that read the TypeScript sources (Vite maps .js to .ts).
 import { type QuantLayout, SkvqError } from '@skvq/core';
 import { checkAttrs } from '@skvq/formats';
 import { attendFastPartial, attendJobFast } from '../fast-attention.js';
