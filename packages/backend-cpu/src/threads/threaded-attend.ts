@@ -34,8 +34,10 @@ import { jobWork, positionShares, rowShares } from './split.js';
  * positions are not ascending cannot be cut: such a decode runs on the calling thread.
  */
 /**
- * Default smallest share of a job worth a thread, in (row, position) pairs: measured by
- * bench/threads-decode.mjs (BENCHMARKS.md, "CPU threads").
+ * Default smallest share of a job worth a thread, in (row, position) pairs. From
+ * bench/threads-decode.mjs (BENCHMARKS.md, "CPU threads"): a threaded step costs ~1.3-2.8 ms
+ * CPU more than one thread and a step ~3.1 us per cached token, so threads pay from ~2,600
+ * tokens (half a step > twice the overhead); a 2-thread decode is threaded from 4,096.
  */
 export const DEFAULT_MIN_WORK_PER_THREAD = 2048;
 
