@@ -10,8 +10,9 @@ import {
   queryHidden,
 } from '@skvq/core';
 import { type CheckedAttrs, checkAttendJob, ropeTable, rotateRow } from '@skvq/formats';
+import type { DecodeParts } from './decode-parts.js';
 import { rowReader } from './fast-rows.js';
-import { attendDecodeFused, type DecodeParts, fusedDecodeAvailable } from './fused-decode.js';
+import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
 
 /**
  * Fast CPU attention over the segment lists. Per cached token the key row is decoded once

@@ -6,6 +6,7 @@ import {
   ropeTable,
   rotateRow,
 } from '@skvq/formats';
+import { type DecodeParts, positionSpan } from './decode-parts.js';
 import { rowReader } from './fast-rows.js';
 import {
   configurePacked,
@@ -286,20 +287,6 @@ export function attendDecodeFused(
   return out;
 }
 
-/** A decode step's softmax before normalisation: per head max, sum of exp(s - max), acc. */
-export interface DecodeParts {
-  max: Float64Array;
-  sums: Float64Array;
-  /** [queryHeads * headDim]: sum over positions of exp(s - max) * value. */
-  acc: Float64Array;
-  /**
-   * When asked for (attentionSums): exp(s - max) of positions scoresFrom, scoresFrom + 1, ..
-   * as [position][queryHeads]; positions the subset does not hold are ~0 (<= 1e-37).
-   */
-  scores?: Float32Array;
-  scoresFrom?: number;
-}
-
 /**
  * The unnormalised decode step over a subset of the cached tokens (split-K: the threaded
  * backend merges the parts of disjoint subsets exactly). `keys` and `values` hold the same
@@ -472,18 +459,4 @@ function fusedDecodeParts(
   return withScores
     ? { max, sums, acc, scores: spanScores.slice(), scoresFrom: lo }
     : { max, sums, acc };
-}
-
-/** Smallest and largest position of a (non-empty) subset's segments. */
-function positionSpan(segments: readonly KvSegment[], length: number): [number, number] {
-  let lo = length;
-  let hi = -1;
-  for (const seg of segments) {
-    for (let i = 0; i < seg.count; i++) {
-      const p = seg.positions[i] as number;
-      if (p < lo) lo = p;
-      if (p > hi) hi = p;
-    }
-  }
-  return hi < 0 ? [0, 0] : [lo, hi];
 }

@@ -1,4 +1,4 @@
-import type { DecodeParts } from '../fused-decode.js';
+import type { DecodeParts } from '../decode-parts.js';
 
 /**
  * Exact merge of split-K decode parts (flash-decoding): each part holds, per query head,

@@ -1,5 +1,5 @@
 import type { AttentionAttrs, KvSegment, SkvqErrorCode } from '@skvq/core';
-import type { DecodeParts } from '../fused-decode.js';
+import type { DecodeParts } from '../decode-parts.js';
 
 /**
  * The messages between the threaded backend and its workers. Typed arrays over a

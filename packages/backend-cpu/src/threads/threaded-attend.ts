@@ -8,12 +8,9 @@ import {
   SkvqError,
 } from '@skvq/core';
 import { type CheckedAttrs, checkAttendJob } from '@skvq/formats';
+import type { DecodeParts } from '../decode-parts.js';
 import { attendFastPartial, attendJobFast } from '../fast-attention.js';
-import {
-  attendDecodeFusedPartial,
-  type DecodeParts,
-  fusedDecodeAvailable,
-} from '../fused-decode.js';
+import { attendDecodeFusedPartial, fusedDecodeAvailable } from '../fused-decode.js';
 import { mergeAttentionSums, mergeDecodeParts } from './merge.js';
 import { segmentsForPost, segmentsShared, type WorkerResponse } from './messages.js';
 import type { WorkerPool } from './pool.js';
