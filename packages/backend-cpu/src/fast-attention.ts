@@ -10,6 +10,7 @@ import {
   queryHidden,
 } from '@skvq/core';
 import { type CheckedAttrs, checkAttendJob, ropeTable, rotateRow } from '@skvq/formats';
+import type { DecodeParts } from './decode-parts.js';
 import { rowReader } from './fast-rows.js';
 import { attendDecodeFused, fusedDecodeAvailable } from './fused-decode.js';
 
@@ -32,6 +33,77 @@ function attendFast(
   attentionSums: Float32Array | undefined,
   attrs: CheckedAttrs,
 ): Float32Array {
+  const parts = attendFastParts(
+    q,
+    rows,
+    firstPosition,
+    causal,
+    keys,
+    values,
+    length,
+    attentionSums,
+    attrs,
+  );
+  return normalizeParts(parts, rows, attrs);
+}
+
+/** out = acc / sum per (row, head); [rows, queryHeads * headDim]. */
+function normalizeParts(parts: DecodeParts, rows: number, attrs: CheckedAttrs): Float32Array {
+  const { queryHeads, headDim } = attrs.geometry;
+  const qHidden = queryHeads * headDim;
+  const out = new Float32Array(rows * qHidden);
+  for (let r = 0; r < rows; r++) {
+    for (let h = 0; h < queryHeads; h++) {
+      const inv = 1 / (parts.sums[r * queryHeads + h] as number);
+      const o = r * qHidden + h * headDim;
+      for (let d = 0; d < headDim; d++) out[o + d] = (parts.acc[o + d] as number) * inv;
+    }
+  }
+  return out;
+}
+
+/**
+ * The unnormalised decode step (one row, not causal) over a subset of the cached tokens, in
+ * JavaScript: split-K for the threaded backend when the WebAssembly module cannot run.
+ */
+export function attendFastPartial(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attrs: CheckedAttrs,
+  withScores = false,
+): DecodeParts {
+  return attendFastParts(
+    q,
+    1,
+    position,
+    false,
+    keys,
+    values,
+    length,
+    undefined,
+    attrs,
+    true,
+    withScores,
+  );
+}
+
+/** Per (row, head) softmax max and sum, and the unnormalised value accumulator. */
+function attendFastParts(
+  q: Float32Array,
+  rows: number,
+  firstPosition: number,
+  causal: boolean,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attentionSums: Float32Array | undefined,
+  attrs: CheckedAttrs,
+  subset = false,
+  withScores = false,
+): DecodeParts {
   const { geometry, scale } = attrs;
   const { queryHeads, kvHeads, headDim, rope } = geometry;
   const channels = kvHidden(geometry);
@@ -64,6 +136,8 @@ function attendFast(
 
   // Pass 1: scores[(r * queryHeads + h) * length + position].
   const scores = new Float32Array(rows * queryHeads * length);
+  // A subset's positions held by other threads get no weight.
+  if (subset) scores.fill(Number.NEGATIVE_INFINITY);
   const row = new Float32Array(channels);
   for (const seg of keys) {
     const read = rowReader(seg, channels);
@@ -91,6 +165,7 @@ function attendFast(
 
   // Softmax per (row, head) over its visible positions; probabilities stay in `scores`.
   const sums = new Float64Array(rows * queryHeads);
+  const maxes = new Float64Array(rows * queryHeads);
   for (let r = 0; r < rows; r++) {
     const visible = limit(r) + 1;
     for (let h = 0; h < queryHeads; h++) {
@@ -98,6 +173,7 @@ function attendFast(
       let max = Number.NEGATIVE_INFINITY;
       for (let t = 0; t < visible; t++)
         if ((scores[base + t] as number) > max) max = scores[base + t] as number;
+      maxes[r * queryHeads + h] = max;
       let sum = 0;
       for (let t = 0; t < visible; t++) {
         const e = Math.exp((scores[base + t] as number) - max);
@@ -135,15 +211,14 @@ function attendFast(
       }
     }
   }
-  const out = new Float32Array(rows * qHidden);
-  for (let r = 0; r < rows; r++) {
-    for (let h = 0; h < queryHeads; h++) {
-      const inv = 1 / (sums[r * queryHeads + h] as number);
-      const o = r * qHidden + h * headDim;
-      for (let d = 0; d < headDim; d++) out[o + d] = (acc[o + d] as number) * inv;
-    }
+  if (!withScores) return { max: maxes, sums, acc };
+  // Row 0's probabilities as [position][queryHeads], like the WebAssembly kernel's.
+  const numerators = new Float32Array(length * queryHeads);
+  for (let h = 0; h < queryHeads; h++) {
+    for (let p = 0; p < length; p++)
+      numerators[p * queryHeads + h] = scores[h * length + p] as number;
   }
-  return out;
+  return { max: maxes, sums, acc, scores: numerators, scoresFrom: 0 };
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   ropeTable,
   rotateRow,
 } from '@skvq/formats';
+import { type DecodeParts, positionSpan } from './decode-parts.js';
 import { rowReader } from './fast-rows.js';
 import {
   configurePacked,
@@ -243,8 +244,9 @@ function softmaxNumerators(
   length: number,
   queryHeads: number,
   sums: Float64Array,
+  max: Float64Array,
 ): void {
-  const max = new Float64Array(queryHeads).fill(Number.NEGATIVE_INFINITY);
+  max.fill(Number.NEGATIVE_INFINITY);
   for (let p = 0; p < length; p++) {
     const d = p * queryHeads;
     for (let h = 0; h < queryHeads; h++) {
@@ -275,6 +277,44 @@ export function attendDecodeFused(
   attentionSums: Float32Array | undefined,
   attrs: CheckedAttrs,
 ): Float32Array {
+  const { acc, sums } = fusedDecodeParts(q, position, keys, values, length, attentionSums, attrs);
+  const { queryHeads, headDim } = attrs.geometry;
+  const out = new Float32Array(queryHeads * headDim);
+  for (let h = 0; h < queryHeads; h++) {
+    const inv = 1 / (sums[h] as number);
+    for (let d = 0; d < headDim; d++) out[h * headDim + d] = (acc[h * headDim + d] as number) * inv;
+  }
+  return out;
+}
+
+/**
+ * The unnormalised decode step over a subset of the cached tokens (split-K: the threaded
+ * backend merges the parts of disjoint subsets exactly). `keys` and `values` hold the same
+ * positions; with `subset` the score rows of the positions between them are masked.
+ */
+export function attendDecodeFusedPartial(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attrs: CheckedAttrs,
+  withScores = false,
+): DecodeParts {
+  return fusedDecodeParts(q, position, keys, values, length, undefined, attrs, true, withScores);
+}
+
+function fusedDecodeParts(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attentionSums: Float32Array | undefined,
+  attrs: CheckedAttrs,
+  subset = false,
+  withScores = false,
+): DecodeParts {
   const ex = fusedAttentionWasm() as FusedAttentionExports;
   const { geometry, scale } = attrs;
   const { queryHeads, kvHeads, headDim, rope } = geometry;
@@ -320,6 +360,11 @@ export function attendDecodeFused(
 
   // Pass 1: the module writes scale * q.k to scores[position * queryHeads + h].
   const scores = f32.subarray(plan.allScores >> 2, (plan.allScores >> 2) + queryHeads * length);
+  // A subset spans the score rows lo .. hi of its positions; holes in the span (positions
+  // another thread holds) get no weight.
+  const [lo, hi] = subset ? positionSpan(keys, length) : [0, length - 1];
+  const spanScores = scores.subarray(lo * queryHeads, (hi + 1) * queryHeads);
+  if (subset) spanScores.fill(Number.NEGATIVE_INFINITY);
   for (const seg of keys) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
       configurePacked(ex, seg, geometry, halfPairs, plan);
@@ -357,11 +402,13 @@ export function attendDecodeFused(
   // Softmax numerators per head (unnormalised, in place) and their float64 sums: in the
   // module (SIMD exp) when the heads fill whole vectors, else here.
   const sums = new Float64Array(queryHeads);
+  const max = new Float64Array(queryHeads);
   if (queryHeads % 4 === 0) {
-    ex.softmax(plan.allScores, length, plan.max, plan.sums);
+    ex.softmax(plan.allScores + 4 * lo * queryHeads, hi - lo + 1, plan.max, plan.sums);
     sums.set(new Float64Array(ex.memory.buffer, plan.sums, queryHeads));
+    max.set(new Float32Array(ex.memory.buffer, plan.max, queryHeads));
   } else {
-    softmaxNumerators(scores, length, queryHeads, sums);
+    softmaxNumerators(spanScores, hi - lo + 1, queryHeads, sums, max);
   }
   if (attentionSums !== undefined) {
     const w = new Float64Array(queryHeads);
@@ -409,10 +456,7 @@ export function attendDecodeFused(
       for (let i = 0; i < qHidden; i++) acc[i] = (acc[i] as number) + (f32[a0 + i] as number);
     }
   }
-  const out = new Float32Array(qHidden);
-  for (let h = 0; h < queryHeads; h++) {
-    const inv = 1 / (sums[h] as number);
-    for (let d = 0; d < headDim; d++) out[h * headDim + d] = (acc[h * headDim + d] as number) * inv;
-  }
-  return out;
+  return withScores
+    ? { max, sums, acc, scores: spanScores.slice(), scoresFrom: lo }
+    : { max, sums, acc };
 }
