@@ -2,6 +2,7 @@ import { SkvqError } from '@skvq/core';
 import type { CudaDevice, DeviceBuffer } from './device.js';
 import type { DeviceLayout } from './device-layout.js';
 import { SEGMENT_KIND } from './layout-codes.js';
+import type { DevicePointer } from './params.js';
 
 /** Bytes of one segment descriptor (struct SegDesc in src/cuda/common.cuh). */
 export const SEGMENT_DESCRIPTOR_BYTES = 64;
@@ -9,10 +10,13 @@ export const SEGMENT_DESCRIPTOR_BYTES = 64;
 export const MAX_SEGMENTS = 256;
 export const MAX_SEGMENT_ROWS = 1 << 24;
 
-/** One segment of keys or values resident on the device. */
+/**
+ * One segment of keys or values resident on the device: whole buffers, or addresses inside
+ * them (a store view's buffer plus its byte offset).
+ */
 export type DeviceSegment =
-  | { kind: 'fp32' | 'fp16'; data: DeviceBuffer }
-  | { kind: 'packed'; layout: DeviceLayout; codes: DeviceBuffer; meta: DeviceBuffer };
+  | { kind: 'fp32' | 'fp16'; data: DevicePointer }
+  | { kind: 'packed'; layout: DeviceLayout; codes: DevicePointer; meta: DevicePointer };
 
 /** Packs the descriptors of `segments` (struct SegDesc, little-endian). */
 export function packSegmentDescriptors(segments: readonly DeviceSegment[]): Uint8Array {
@@ -102,8 +106,14 @@ export function buildLocations(
   return loc;
 }
 
+/** Where a stream's descriptors and locations live on the device (what attention reads). */
+export interface DeviceSegmentTable {
+  readonly descriptors: DevicePointer;
+  readonly locations: DevicePointer;
+}
+
 /** Descriptors and locations of one stream (keys or values) on the device. */
-export class SegmentTable {
+export class SegmentTable implements DeviceSegmentTable {
   readonly descriptors: DeviceBuffer;
   readonly locations: DeviceBuffer;
 
