@@ -58,6 +58,8 @@ export {
   buildLocations,
   type DeviceSegment,
   type DeviceSegmentTable,
+  LOCATION_SEGMENT_SHIFT,
+  locationWord,
   MAX_SEGMENT_ROWS,
   MAX_SEGMENTS,
   packSegmentDescriptors,

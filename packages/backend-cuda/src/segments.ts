@@ -6,9 +6,18 @@ import type { DevicePointer } from './params.js';
 
 /** Bytes of one segment descriptor (struct SegDesc in src/cuda/common.cuh). */
 export const SEGMENT_DESCRIPTOR_BYTES = 64;
-/** Location word: segment index in the top 8 bits, row in the low 24 (attention.cu). */
-export const MAX_SEGMENTS = 256;
-export const MAX_SEGMENT_ROWS = 1 << 24;
+/**
+ * Location word: segment index in the top 12 bits, row in the low 20 (attention.cu
+ * SKVQ_LOC_SEGMENT_SHIFT). 4096 segments cover a 1M-token cache in 256-token pages.
+ */
+export const LOCATION_SEGMENT_SHIFT = 20;
+export const MAX_SEGMENTS = 1 << (32 - LOCATION_SEGMENT_SHIFT);
+export const MAX_SEGMENT_ROWS = 1 << LOCATION_SEGMENT_SHIFT;
+
+/** The location word of row `row` of segment `segment`. */
+export function locationWord(segment: number, row: number): number {
+  return ((segment << LOCATION_SEGMENT_SHIFT) | row) >>> 0;
+}
 
 /**
  * One segment of keys or values resident on the device: whole buffers, or addresses inside
@@ -93,7 +102,7 @@ export function buildLocations(
       if (loc[p] !== UNSET) {
         throw new SkvqError('INVALID_ARGUMENT', `${stream}: position ${p} is stored twice`);
       }
-      loc[p] = ((s << 24) | r) >>> 0;
+      loc[p] = locationWord(s, r);
     }
   });
   const missing = loc.indexOf(UNSET);
