@@ -20,8 +20,11 @@
 # The device machines of this project reach no registry and start without Node or
 # node_modules: prepare the carry first, where the workspace is installed and built:
 #   node packages/backend-cuda/scripts/gpu-pack.mjs           (writes .gpu-carry/, ~45 MiB)
-# then run this script there with carry [".gpu-carry"] (and ".gl" for the Vulkan loader,
-# see below). Output: every step's log and the benchmark tables under $OUT (the device
+# then run this script there with carry [".gpu-carry", ".gl"]. `.gl` holds the Vulkan loader
+# Dawn needs (the device machines may lack it); fetch it once, in the repository root:
+#   echo /.gl/ >>.git/info/exclude; mkdir -p .gl /tmp/amd64/partial
+#   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+#   apt-get $o update; (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2) Output: every step's log and the benchmark tables under $OUT (the device
 # tool's folder) or bench-out/gpu-check/. About 3-5 minutes on an H200.
 #
 # --dry-run: on any machine (no GPU needed), checks what can be checked without one (Node,
@@ -148,6 +151,21 @@ elif [ -f "$CARRY/built.tar.xz" ]; then
   note "dist/ from the carry (commit $(node -p "require('$CARRY/manifest.json').commit" 2>/dev/null))"
 else
   failed "no pnpm to build dist/ and no carried dist"
+fi
+
+step "CUDA driver"
+# Without a usable driver every GPU test would skip and pass: fail here instead, with why.
+if [ $DRY = 1 ]; then
+  echo "(dry run) would check cudaAvailability() of dist/index.js"
+elif node --input-type=module -e "
+  const { cudaAvailability } = await import('$PKG/dist/index.js');
+  const a = cudaAvailability();
+  console.log('cudaAvailability:', JSON.stringify(a));
+  process.exit(a.available ? 0 : 4);"; then
+  note "ok: CUDA driver and device"
+else
+  failed "CUDA is not usable here (reason above): the GPU tests would only skip"
+  DRY=1  # the GPU steps below are printed, not run
 fi
 
 step "GPU tests: kernels, cuda conformance, device storage"
