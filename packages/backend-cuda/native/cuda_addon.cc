@@ -59,6 +59,7 @@ struct Driver {
   CUresult (*cuMemFree)(CUdeviceptr) = nullptr;
   CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void*, size_t) = nullptr;
   CUresult (*cuMemcpyDtoH)(void*, CUdeviceptr, size_t) = nullptr;
+  CUresult (*cuMemcpyDtoD)(CUdeviceptr, CUdeviceptr, size_t) = nullptr;
   CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t) = nullptr;
   CUresult (*cuMemGetInfo)(size_t*, size_t*) = nullptr;
   CUresult (*cuGetErrorName)(CUresult, const char**) = nullptr;
@@ -113,6 +114,7 @@ bool LoadDriver() {
          Resolve(&drv.cuMemAlloc, "cuMemAlloc_v2") && Resolve(&drv.cuMemFree, "cuMemFree_v2") &&
          Resolve(&drv.cuMemcpyHtoD, "cuMemcpyHtoD_v2") &&
          Resolve(&drv.cuMemcpyDtoH, "cuMemcpyDtoH_v2") &&
+         Resolve(&drv.cuMemcpyDtoD, "cuMemcpyDtoD_v2") &&
          Resolve(&drv.cuMemsetD8, "cuMemsetD8_v2") &&
          Resolve(&drv.cuMemGetInfo, "cuMemGetInfo_v2") &&
          Resolve(&drv.cuGetErrorName, "cuGetErrorName") &&
@@ -367,6 +369,16 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// copy(dst, src, bytes): device -> device on the default stream, so it is ordered with
+// the kernels before and after it (backend-owned storage moves tokens without the host).
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!RequireContext(env)) return env.Undefined();
+  const size_t bytes = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+  if (bytes > 0) Check(env, drv.cuMemcpyDtoD(ToPtr(info[0]), ToPtr(info[1]), bytes), "cuMemcpyDtoD");
+  return env.Undefined();
+}
+
 // memset(ptr, value, bytes).
 Napi::Value Memset(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -405,6 +417,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("download", Napi::Function::New(env, Download));
+  exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("memset", Napi::Function::New(env, Memset));
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   return exports;

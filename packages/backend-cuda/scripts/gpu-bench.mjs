@@ -18,6 +18,8 @@ import {
   CudaDevice,
   DeviceLayout,
   KernelArgs,
+  locationWord,
+  MAX_SEGMENT_ROWS,
   SegmentTable,
 } from '../dist/internal.js';
 
@@ -127,6 +129,11 @@ function timeIt(run) {
 
 function benchSkvq(length) {
   const mid = length - SINKS - WINDOW;
+  if (mid > MAX_SEGMENT_ROWS) {
+    throw new Error(
+      `gpu-bench: ${length} tokens put ${mid} rows in one segment; at most ${MAX_SEGMENT_ROWS}`,
+    );
+  }
   const kRow = kLayout.numbers.rowBytes;
   const vRow = vLayout.numbers.rowBytes;
   const metaRow = kLayout.numbers.metaBytes;
@@ -154,8 +161,8 @@ function benchSkvq(length) {
       p < SINKS
         ? p
         : p < SINKS + mid
-          ? ((1 << 24) | (p - SINKS)) >>> 0
-          : ((2 << 24) | (p - SINKS - mid)) >>> 0;
+          ? locationWord(1, p - SINKS)
+          : locationWord(2, p - SINKS - mid);
   }
   const keys = new SegmentTable(
     device,

@@ -10,7 +10,7 @@ import {
 import type { CudaDevice, DeviceBuffer } from './device.js';
 import { throwKernelErrors } from './errors.js';
 import { KernelArgs } from './params.js';
-import { SEGMENT_DESCRIPTOR_BYTES, type SegmentTable } from './segments.js';
+import { type DeviceSegmentTable, SEGMENT_DESCRIPTOR_BYTES } from './segments.js';
 
 /** Threads of skvq_attend_partial (SKVQ_ATTN_THREADS in attention.cu). */
 export const ATTENTION_THREADS = 256;
@@ -104,8 +104,8 @@ export interface AttentionCall {
   /** Prefill: query i sees keys at positions <= start + i. Decode: every position. */
   causal: boolean;
   length: number;
-  keys: SegmentTable;
-  values: SegmentTable;
+  keys: DeviceSegmentTable;
+  values: DeviceSegmentTable;
 }
 
 /**

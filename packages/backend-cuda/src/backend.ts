@@ -1,6 +1,7 @@
-import { type BackendPlugin, SkvqError } from '@skvq/core';
+import { type BackendPlugin, type BackendStorage, SkvqError, type TransferStats } from '@skvq/core';
 import { cudaAvailability } from './availability.js';
-import { CudaDevice } from './device.js';
+import { createCudaStorage } from './cuda-storage.js';
+import { CudaDevice, type TransferCounter } from './device.js';
 import { createHostKernels } from './host-kernels.js';
 import type { AddonKind } from './native.js';
 
@@ -12,6 +13,10 @@ export const CUDA_BACKEND_PRIORITY = 100;
 export interface CudaBackend extends BackendPlugin {
   /** The open device (after init()): the device-resident API for benchmarks and caches. */
   device(): CudaDevice;
+  /** Backend-owned KV storage in device memory: caches keep their pages on the GPU. */
+  readonly storage: BackendStorage;
+  /** Cumulative host<->device bytes of every device this backend opened. */
+  transferStats(): TransferStats;
 }
 
 /**
@@ -29,6 +34,8 @@ export interface CudaBackendOptions {
 export function createCudaBackend(ordinal = 0, options: CudaBackendOptions = {}): CudaBackend {
   const addon = options.addon ?? 'cuda';
   let current: CudaDevice | null = null;
+  // One counter for the backend's lifetime: it survives dispose() and a later init().
+  const transfers: TransferCounter = { bytesToDevice: 0, bytesFromDevice: 0 };
   const device = (): CudaDevice => {
     if (!current) {
       throw new SkvqError(
@@ -50,7 +57,7 @@ export function createCudaBackend(ordinal = 0, options: CudaBackendOptions = {})
         : `${options.name ?? CUDA_BACKEND_NAME} (${current.info.name}, ${where})`;
     },
     init() {
-      if (!current) current = CudaDevice.open(ordinal, { addon });
+      if (!current) current = CudaDevice.open(ordinal, { addon, transfers });
     },
     dispose() {
       current?.dispose();
@@ -58,6 +65,8 @@ export function createCudaBackend(ordinal = 0, options: CudaBackendOptions = {})
     },
     device,
     kernels: createHostKernels(device),
+    storage: createCudaStorage(device, transfers),
+    transferStats: () => ({ ...transfers }),
   };
 }
 

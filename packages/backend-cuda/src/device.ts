@@ -39,7 +39,8 @@ export class DeviceBuffer {
     return this.freed;
   }
 
-  private check(where: string, byteOffset: number, length: number) {
+  /** @internal */
+  check(where: string, byteOffset: number, length: number) {
     if (this.freed) {
       throw new SkvqError('INVALID_ARGUMENT', `DeviceBuffer.${where}: the buffer was disposed`);
     }
@@ -55,13 +56,25 @@ export class DeviceBuffer {
   upload(data: ArrayBufferView, byteOffset = 0): this {
     this.check('upload', byteOffset, data.byteLength);
     guard('upload', () => this.device.addon.upload(this.ptr, byteOffset, data));
+    this.device.transfers.bytesToDevice += data.byteLength;
     return this;
   }
 
   download<T extends ArrayBufferView>(out: T, byteOffset = 0): T {
     this.check('download', byteOffset, out.byteLength);
     guard('download', () => this.device.addon.download(this.ptr, byteOffset, out));
+    this.device.transfers.bytesFromDevice += out.byteLength;
     return out;
+  }
+
+  /** Copies `length` bytes of `src` at `srcOffset` here at `byteOffset`, on the device. */
+  copyFrom(src: DeviceBuffer, srcOffset: number, byteOffset: number, length: number): this {
+    src.check('copyFrom (source)', srcOffset, length);
+    this.check('copyFrom', byteOffset, length);
+    guard('copy', () =>
+      this.device.addon.copy(this.ptr + BigInt(byteOffset), src.ptr + BigInt(srcOffset), length),
+    );
+    return this;
   }
 
   fill(value: number, byteOffset = 0, length = this.bytes - byteOffset): this {
@@ -83,6 +96,12 @@ export interface LaunchConfig {
   sharedBytes?: number;
 }
 
+/** Cumulative host<->device bytes (core's TransferStats); uploads and downloads add to it. */
+export interface TransferCounter {
+  bytesToDevice: number;
+  bytesFromDevice: number;
+}
+
 /**
  * One CUDA device with the package's kernel modules loaded: allocation, copies, launches.
  * A resource: create with CudaDevice.open(), release with dispose().
@@ -95,7 +114,11 @@ export class CudaDevice {
   private open = true;
   readonly info: CudaDeviceInfo;
 
-  private constructor(readonly addon: CudaAddon) {
+  private constructor(
+    readonly addon: CudaAddon,
+    /** Every upload and download of this device's buffers counts here. */
+    readonly transfers: TransferCounter,
+  ) {
     this.info = guard('deviceInfo', () => addon.deviceInfo());
     for (const module of KERNEL_MODULES) {
       const image = readKernelImage(module);
@@ -111,7 +134,10 @@ export class CudaDevice {
    * `addon: 'emulator'` runs the same kernels on CPU threads (tests without a GPU).
    * The addon holds one context per process: open one CudaDevice per addon at a time.
    */
-  static open(ordinal = 0, options: { addon?: AddonKind } = {}): CudaDevice {
+  static open(
+    ordinal = 0,
+    options: { addon?: AddonKind; transfers?: TransferCounter } = {},
+  ): CudaDevice {
     const kind = options.addon ?? 'cuda';
     const availability = cudaAvailability(kind);
     if (!availability.available) {
@@ -127,7 +153,10 @@ export class CudaDevice {
     if ('reason' in load) throw new SkvqError('BACKEND_INIT_FAILED', load.reason);
     try {
       load.addon.init(ordinal);
-      return new CudaDevice(load.addon);
+      return new CudaDevice(
+        load.addon,
+        options.transfers ?? { bytesToDevice: 0, bytesFromDevice: 0 },
+      );
     } catch (error) {
       throw cudaError(error, `opening device ${ordinal}`, 'BACKEND_INIT_FAILED');
     }

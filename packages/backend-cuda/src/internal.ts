@@ -15,7 +15,14 @@ export {
   MAX_QUERY_HIDDEN,
   rotateQueries,
 } from './attention.js';
-export { assertSignature, CudaDevice, DeviceBuffer, type LaunchConfig } from './device.js';
+export { createCudaStorage } from './cuda-storage.js';
+export {
+  assertSignature,
+  CudaDevice,
+  DeviceBuffer,
+  type LaunchConfig,
+  type TransferCounter,
+} from './device.js';
 export { DeviceLayout } from './device-layout.js';
 export { cudaError, throwKernelErrors } from './errors.js';
 export {
@@ -34,11 +41,25 @@ export {
   kernelImagePath,
   nativeBuildDir,
 } from './native.js';
-export { KernelArgs } from './params.js';
-export { enqueueDequantize, enqueueQuantizeBlock, enqueueQuantizeTokens } from './quantize-ops.js';
+export { type DevicePointer, KernelArgs } from './params.js';
+export {
+  enqueueDequantize,
+  enqueueHalfToFloat,
+  enqueueQuantizeBlock,
+  enqueueQuantizeTokens,
+} from './quantize-ops.js';
+export {
+  changedRanges,
+  type ResidentBuffer,
+  ResidentBytes,
+  ResidentSegmentTable,
+} from './resident-bytes.js';
 export {
   buildLocations,
   type DeviceSegment,
+  type DeviceSegmentTable,
+  LOCATION_SEGMENT_SHIFT,
+  locationWord,
   MAX_SEGMENT_ROWS,
   MAX_SEGMENTS,
   packSegmentDescriptors,
@@ -46,3 +67,14 @@ export {
   SegmentTable,
 } from './segments.js';
 export { type ArgType, KERNEL_SIGNATURES, PTX_PARAM_TYPE } from './signatures.js';
+export { storeMetaUnits, streamTableKey } from './store-kernels.js';
+export { CudaStoreState, layoutKey, MAX_RESIDENT_TABLES, runnerKey } from './store-state.js';
+export {
+  CudaStoreBuffer,
+  liveBuffer,
+  precisionBytes,
+  type ResolvedView,
+  resolveRange,
+  resolveRows,
+  resolveView,
+} from './store-views.js';

@@ -28,6 +28,8 @@ export interface CudaAddon {
   free(ptr: bigint): void;
   upload(ptr: bigint, byteOffset: number, data: ArrayBufferView): void;
   download(ptr: bigint, byteOffset: number, out: ArrayBufferView): void;
+  /** Device-to-device copy of `bytes` (ordered with kernels on the default stream). */
+  copy(dst: bigint, src: bigint, bytes: number): void;
   memset(ptr: bigint, value: number, bytes: number): void;
   dispose(): void;
 }

@@ -1,5 +1,9 @@
-import type { DeviceBuffer } from './device.js';
 import type { ArgType } from './signatures.js';
+
+/** Anything with a device address: a DeviceBuffer, or a byte offset into one. */
+export interface DevicePointer {
+  readonly ptr: bigint;
+}
 
 /**
  * Packs kernel arguments in declaration order, each at its natural alignment, and
@@ -29,7 +33,7 @@ export class KernelArgs {
   }
 
   /** A device pointer (a buffer, a raw address, or null for an absent optional array). */
-  ptr(value: DeviceBuffer | bigint | null): this {
+  ptr(value: DevicePointer | bigint | null): this {
     const address = value === null ? 0n : typeof value === 'bigint' ? value : value.ptr;
     this.view.setBigUint64(this.place(8, 'ptr'), address, true);
     return this;

@@ -1,14 +1,14 @@
-import type { CudaDevice, DeviceBuffer } from './device.js';
+import type { CudaDevice } from './device.js';
 import type { DeviceLayout } from './device-layout.js';
 import { SEGMENT_KIND } from './layout-codes.js';
-import { KernelArgs } from './params.js';
+import { type DevicePointer, KernelArgs } from './params.js';
 
 /** Threads per block of the quantize kernels. */
 const QUANTIZE_THREADS = 256;
 /** Threads per block of the element-wise kernels (dequantize, pack). */
 const ELEMENTWISE_THREADS = 256;
 
-function at(buffer: DeviceBuffer, byteOffset: number): bigint {
+function at(buffer: DevicePointer, byteOffset: number): bigint {
   return buffer.ptr + BigInt(byteOffset);
 }
 
@@ -20,13 +20,13 @@ function at(buffer: DeviceBuffer, byteOffset: number): bigint {
 export function enqueueQuantizeTokens(
   device: CudaDevice,
   layout: DeviceLayout,
-  x: DeviceBuffer,
+  x: DevicePointer,
   count: number,
-  codes: DeviceBuffer,
+  codes: DevicePointer,
   codesOffset: number,
-  meta: DeviceBuffer,
+  meta: DevicePointer,
   metaOffset: number,
-  errorWord: DeviceBuffer,
+  errorWord: DevicePointer,
 ): void {
   if (layout.layout.kind !== 'token-group' || count === 0) return;
   const n = layout.numbers;
@@ -61,13 +61,13 @@ export function enqueueQuantizeTokens(
 export function enqueueQuantizeBlock(
   device: CudaDevice,
   layout: DeviceLayout,
-  x: DeviceBuffer,
-  scratch: DeviceBuffer,
-  codes: DeviceBuffer,
+  x: DevicePointer,
+  scratch: DevicePointer,
+  codes: DevicePointer,
   codesOffset: number,
-  meta: DeviceBuffer,
+  meta: DevicePointer,
   metaOffset: number,
-  errorWord: DeviceBuffer,
+  errorWord: DevicePointer,
 ): void {
   if (layout.layout.kind !== 'channel-block') return;
   const n = layout.numbers;
@@ -102,6 +102,26 @@ export function enqueueQuantizeBlock(
   );
 }
 
+/** Blocks of the grid-stride conversion kernel (enough to fill an H200; any count works). */
+const CONVERT_MAX_BLOCKS = 1024;
+
+/** Enqueues the exact widening of `n` fp16 values at `src` to float32 at `dst`. */
+export function enqueueHalfToFloat(
+  device: CudaDevice,
+  src: DevicePointer,
+  n: number,
+  dst: DevicePointer,
+): void {
+  if (n === 0) return;
+  const blocks = Math.min(CONVERT_MAX_BLOCKS, Math.ceil(n / ELEMENTWISE_THREADS));
+  device.launch(
+    'quantize',
+    'skvq_half_to_float',
+    { grid: [blocks], block: [ELEMENTWISE_THREADS] },
+    new KernelArgs().ptr(src).i64(n).ptr(dst),
+  );
+}
+
 /**
  * Enqueues reconstruction of tokens first .. first+count-1 of a page into
  * out = [count, channels] (original channel order).
@@ -109,12 +129,12 @@ export function enqueueQuantizeBlock(
 export function enqueueDequantize(
   device: CudaDevice,
   layout: DeviceLayout,
-  codes: DeviceBuffer,
-  meta: DeviceBuffer,
+  codes: DevicePointer,
+  meta: DevicePointer,
   first: number,
   count: number,
-  out: DeviceBuffer,
-  errorWord: DeviceBuffer,
+  out: DevicePointer,
+  errorWord: DevicePointer,
 ): void {
   const n = layout.numbers;
   const channels = layout.layout.channels;

@@ -2,17 +2,30 @@ import { SkvqError } from '@skvq/core';
 import type { CudaDevice, DeviceBuffer } from './device.js';
 import type { DeviceLayout } from './device-layout.js';
 import { SEGMENT_KIND } from './layout-codes.js';
+import type { DevicePointer } from './params.js';
 
 /** Bytes of one segment descriptor (struct SegDesc in src/cuda/common.cuh). */
 export const SEGMENT_DESCRIPTOR_BYTES = 64;
-/** Location word: segment index in the top 8 bits, row in the low 24 (attention.cu). */
-export const MAX_SEGMENTS = 256;
-export const MAX_SEGMENT_ROWS = 1 << 24;
+/**
+ * Location word: segment index in the top 12 bits, row in the low 20 (attention.cu
+ * SKVQ_LOC_SEGMENT_SHIFT). 4096 segments cover a 1M-token cache in 256-token pages.
+ */
+export const LOCATION_SEGMENT_SHIFT = 20;
+export const MAX_SEGMENTS = 1 << (32 - LOCATION_SEGMENT_SHIFT);
+export const MAX_SEGMENT_ROWS = 1 << LOCATION_SEGMENT_SHIFT;
 
-/** One segment of keys or values resident on the device. */
+/** The location word of row `row` of segment `segment`. */
+export function locationWord(segment: number, row: number): number {
+  return ((segment << LOCATION_SEGMENT_SHIFT) | row) >>> 0;
+}
+
+/**
+ * One segment of keys or values resident on the device: whole buffers, or addresses inside
+ * them (a store view's buffer plus its byte offset).
+ */
 export type DeviceSegment =
-  | { kind: 'fp32' | 'fp16'; data: DeviceBuffer }
-  | { kind: 'packed'; layout: DeviceLayout; codes: DeviceBuffer; meta: DeviceBuffer };
+  | { kind: 'fp32' | 'fp16'; data: DevicePointer }
+  | { kind: 'packed'; layout: DeviceLayout; codes: DevicePointer; meta: DevicePointer };
 
 /** Packs the descriptors of `segments` (struct SegDesc, little-endian). */
 export function packSegmentDescriptors(segments: readonly DeviceSegment[]): Uint8Array {
@@ -89,7 +102,7 @@ export function buildLocations(
       if (loc[p] !== UNSET) {
         throw new SkvqError('INVALID_ARGUMENT', `${stream}: position ${p} is stored twice`);
       }
-      loc[p] = ((s << 24) | r) >>> 0;
+      loc[p] = locationWord(s, r);
     }
   });
   const missing = loc.indexOf(UNSET);
@@ -102,8 +115,14 @@ export function buildLocations(
   return loc;
 }
 
+/** Where a stream's descriptors and locations live on the device (what attention reads). */
+export interface DeviceSegmentTable {
+  readonly descriptors: DevicePointer;
+  readonly locations: DevicePointer;
+}
+
 /** Descriptors and locations of one stream (keys or values) on the device. */
-export class SegmentTable {
+export class SegmentTable implements DeviceSegmentTable {
   readonly descriptors: DeviceBuffer;
   readonly locations: DeviceBuffer;
 

@@ -27,6 +27,7 @@ export const KERNEL_SIGNATURES: Readonly<Record<string, readonly ArgType[]>> = {
   ],
   skvq_quantize_block_codes: ['ptr', 'i32', 'i32', 'i32', 'i32', 'f32', 'ptr', 'ptr', 'ptr'],
   skvq_pack_rows: ['ptr', 'i32', 'i32', 'i32', 'ptr', 'i32'],
+  skvq_half_to_float: ['ptr', 'i64', 'ptr'],
   // dequantize.cu
   skvq_dequantize: [
     'ptr',

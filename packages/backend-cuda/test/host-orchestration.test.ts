@@ -69,9 +69,9 @@ describe('KernelArgs', () => {
 });
 
 describe('segment tables', () => {
-  it('maps every position to (segment << 24 | row)', () => {
+  it('maps every position to (segment << 20 | row)', () => {
     const loc = buildLocations([Int32Array.of(0, 1), Int32Array.of(4, 2, 3)], [2, 3], 5, 'keys');
-    expect([...loc]).toEqual([0, 1, (1 << 24) | 1, (1 << 24) | 2, (1 << 24) | 0]);
+    expect([...loc]).toEqual([0, 1, (1 << 20) | 1, (1 << 20) | 2, (1 << 20) | 0]);
   });
 
   it('rejects gaps, duplicates and out-of-range positions naming the position', () => {

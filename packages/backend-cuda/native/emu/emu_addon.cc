@@ -39,6 +39,7 @@ const std::vector<std::pair<std::string, Invoker>>& Kernels() {
       {"skvq_quantize_tokens", Wrap(skvq_quantize_tokens)},
       {"skvq_quantize_block_codes", Wrap(skvq_quantize_block_codes)},
       {"skvq_pack_rows", Wrap(skvq_pack_rows)},
+      {"skvq_half_to_float", Wrap(skvq_half_to_float)},
       {"skvq_dequantize", Wrap(skvq_dequantize)},
       {"skvq_attend_partial", Wrap(skvq_attend_partial)},
       {"skvq_attend_reduce", Wrap(skvq_attend_reduce)},
@@ -202,6 +203,14 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// copy(dst, src, bytes): memmove, like cuMemcpyDtoD (ranges of one buffer may overlap).
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  std::memmove(reinterpret_cast<void*>(static_cast<uintptr_t>(ToAddress(info[0]))),
+               reinterpret_cast<const void*>(static_cast<uintptr_t>(ToAddress(info[1]))),
+               static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue()));
+  return info.Env().Undefined();
+}
+
 Napi::Value Memset(const Napi::CallbackInfo& info) {
   unsigned char* p = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(ToAddress(info[0])));
   std::memset(p, static_cast<int>(info[1].As<Napi::Number>().Uint32Value()),
@@ -222,6 +231,7 @@ Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("free", Napi::Function::New(env, Free));
   exports.Set("upload", Napi::Function::New(env, Upload));
   exports.Set("download", Napi::Function::New(env, Download));
+  exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("memset", Napi::Function::New(env, Memset));
   exports.Set("dispose", Napi::Function::New(env, Noop));
   return exports;

@@ -7,7 +7,7 @@
 // queries, causal).
 //
 // Keys and values are each described by a table of segments (SegDesc) and a per-position
-// location word (segment << 24 | row), so keys and values may be split differently
+// location word (segment << 20 | row), so keys and values may be split differently
 // (e.g. KIVI keys beside SKVQ values) and positions may be in any order inside segments.
 #include "common.cuh"
 
@@ -20,7 +20,10 @@
 #define SKVQ_ROPE_PAIRWISE 1
 #define SKVQ_ROPE_HALF 2
 
-#define SKVQ_LOC_ROW_MASK 0xffffffu
+// Location word: segment index in the top 12 bits (4096 segments: a 128k-token cache in
+// 256-token pages has 512), row in the low 20 (segments.ts LOCATION_SEGMENT_SHIFT).
+#define SKVQ_LOC_SEGMENT_SHIFT 20
+#define SKVQ_LOC_ROW_MASK 0xfffffu
 
 // Reconstructs code q at permuted position j of a packed row and stores it at its original
 // channel. `m` is the row's metadata unit.
@@ -152,9 +155,9 @@ extern "C" __global__ void __launch_bounds__(SKVQ_ATTN_THREADS) skvq_attend_part
     if (tid < nT) {
       const uint32_t kl = kLoc[tileBase + tid];
       const uint32_t vl = vLoc[tileBase + tid];
-      kDesc[tid] = kSegs[kl >> 24];
+      kDesc[tid] = kSegs[kl >> SKVQ_LOC_SEGMENT_SHIFT];
       kRow[tid] = (int)(kl & SKVQ_LOC_ROW_MASK);
-      vDesc[tid] = vSegs[vl >> 24];
+      vDesc[tid] = vSegs[vl >> SKVQ_LOC_SEGMENT_SHIFT];
       vRow[tid] = (int)(vl & SKVQ_LOC_ROW_MASK);
     }
     if (rotate) {

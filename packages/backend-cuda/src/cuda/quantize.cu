@@ -126,3 +126,14 @@ extern "C" __global__ void skvq_pack_rows(const uint8_t* __restrict__ scratch, i
   const int b = (int)(i % rowBytes);
   codes[i] = skvq_pack_byte(scratch + (size_t)r * channels, channels, b, bitsCode);
 }
+
+// Widens fp16 rows already in device memory to float32 (exact), so tokens a cache holds at
+// fp16 (sinks, the window) are quantized by the same kernels, bit for bit like the CPU
+// reference applied to the decoded values. Grid-stride: any grid covers n.
+extern "C" __global__ void skvq_half_to_float(const __half* __restrict__ src, long long n,
+                                              float* __restrict__ dst) {
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+    dst[i] = __half2float(src[i]);
+  }
+}
