@@ -6,7 +6,12 @@ import { defineConfig } from 'tsup';
 // stay external: they resolve from node_modules at run time, and only when used.
 export default defineConfig([
   {
-    entry: { bin: 'src/bin.ts' },
+    // cpu-worker.js: the CPU backend's worker threads, found beside the bundle that starts
+    // them (import.meta.url of dist/*.js).
+    entry: {
+      bin: 'src/bin.ts',
+      'cpu-worker': '../../packages/backend-cpu/src/threads/cpu-worker.ts',
+    },
     format: ['esm'],
     outDir: 'dist',
     clean: true,

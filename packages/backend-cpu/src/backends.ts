@@ -83,7 +83,7 @@ function resolveThreads(options: CpuBackendOptions): { threads: number; reason?:
     (options.workerUrl === undefined &&
     defaultWorkerUrl() === undefined &&
     typeof (globalThis as { process?: unknown }).process === 'object'
-      ? 'no worker script next to this module (TypeScript sources): pass workerUrl'
+      ? 'no cpu-worker.js next to this module (TypeScript sources, or a bundle that did not emit it): pass workerUrl'
       : undefined);
   return reason === undefined ? { threads: requested } : { threads: 1, reason };
 }

@@ -28,7 +28,13 @@ type Settle = { resolve: (r: WorkerResponse) => void; reject: (e: Error) => void
 export function defaultWorkerUrl(): URL | undefined {
   const here = import.meta.url;
   if (here.endsWith('.ts')) return undefined;
-  return new URL('./cpu-worker.js', here);
+  const url = new URL('./cpu-worker.js', here);
+  // A bundler that inlined this module elsewhere (an app's build) may not have emitted the
+  // worker beside it: in Node, check, so the backend runs on one thread with that reason
+  // instead of failing every job.
+  const fs = nodeBuiltin<{ existsSync(path: URL): boolean }>('node:fs');
+  if (url.protocol === 'file:' && fs !== undefined && !fs.existsSync(url)) return undefined;
+  return url;
 }
 
 function nodeThread(
