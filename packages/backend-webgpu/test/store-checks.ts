@@ -515,6 +515,38 @@ async function attendKiviStore(backend: WebgpuBackend): Promise<string> {
   return `relative error ${expectClose(got, want, 'KIVI decode').toExponential(2)}`;
 }
 
+async function attendAcrossArenas(backend: WebgpuBackend): Promise<string> {
+  // 4 KiB arenas: the segments of each stream land in several, so the call gathers them
+  // into one scratch buffer on the device (the fallback) and must still be exact.
+  const small = createWebgpuBackend({ device: backend.context().device, arenaBytes: 4096 });
+  await small.init?.();
+  try {
+    const geometry = (GEOMETRIES[0] as { geometry: KvGeometry }).geometry;
+    const random = rng(530);
+    const length = 150;
+    const cache = cacheFixture(random, 32, length, {
+      keyKind: 'token-group',
+      kBits: 2,
+      vBits: 4,
+      meta: 'fp16',
+    });
+    const keys = cache.keys.map((seg) => toStore(small.storage, seg));
+    const values = cache.values.map((seg) => toStore(small.storage, seg));
+    if (small.storage.arenaCount() < 3)
+      fail(`the fixture used ${small.storage.arenaCount()} arenas`);
+    const q = new Float32Array(queryHidden(geometry)).map(() => random() * 2 - 1);
+    const attrs: AttentionAttrs = { geometry, keysPreRope: true };
+    const want = attendDecodeReference({ q, position: length - 1, ...cache }, attrs);
+    const job = { q, start: length - 1, rows: 1, causal: false, keys, values, length };
+    const got = await small.storage.kernels.attend(job, attrs);
+    const again = await small.storage.kernels.attend(job, attrs);
+    expectBytes(bytesOf(again), bytesOf(got), 'a repeated gathered call');
+    return `${small.storage.arenaCount()} arenas; relative error ${expectClose(got, want, 'gathered decode').toExponential(2)}`;
+  } finally {
+    await small.dispose?.();
+  }
+}
+
 async function attendPrefillStore(backend: WebgpuBackend): Promise<string> {
   const geometry = (GEOMETRIES[0] as { geometry: KvGeometry }).geometry;
   const random = rng(520);
@@ -895,6 +927,10 @@ export function storeChecks(): StoreCheck[] {
     {
       name: 'store attend prefill: causal rows with sums; bad jobs rejected',
       run: attendPrefillStore,
+    },
+    {
+      name: 'store attend over streams spread across arenas (device-side gather)',
+      run: attendAcrossArenas,
     },
     {
       name: 'decode step moves the same bytes at 4k and 32k cached tokens; pages read back exact',

@@ -109,7 +109,7 @@ export async function attendStore(
   try {
     return await runAttention(ctx, job, shape, {
       source: 'store',
-      shared: [q, rope.gpu, placed.kArena.gpu, placed.vArena.gpu, tables.gpu as GPUBuffer],
+      shared: [q, rope.gpu, placed.kBuffer, placed.vBuffer, tables.gpu as GPUBuffer],
       kSeg: placed.kSeg,
       vSeg: placed.vSeg,
       kIdx: placed.kIdx,

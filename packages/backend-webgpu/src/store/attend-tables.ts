@@ -12,7 +12,7 @@ import { BUFFER_USAGE } from '../constants.js';
 import type { GpuContext } from '../gpu-context.js';
 import { bitsCode } from '../wgsl/codes.js';
 import { META_FORMAT_CODE, SEGMENT_KIND, SEGMENT_STRIDE } from '../wgsl/segment-reader.js';
-import type { Arena, ArenaView, DeviceStoreBuffer } from './device-storage.js';
+import type { ArenaView, DeviceStoreBuffer } from './device-storage.js';
 
 /**
  * The device-resident tables one cache stream pair (keys + values of one layer) is
@@ -47,7 +47,6 @@ interface Described {
   seg: StoreSegment;
   words: Uint32Array;
   key: string;
-  arena: Arena;
 }
 
 export class AttendTables {
@@ -62,6 +61,7 @@ export class AttendTables {
   private descMirror = new Uint32Array(0);
   private mirror = new Uint32Array(0);
   private stamps = new Uint32Array(0);
+  private readonly scratch: (GPUBuffer | undefined)[] = [undefined, undefined];
   private generation = 0;
   lastUse = 0;
 
@@ -70,6 +70,7 @@ export class AttendTables {
   dispose(): void {
     this.gpu?.destroy();
     this.gpu = undefined;
+    for (const b of this.scratch) b?.destroy();
   }
 
   /**
@@ -85,7 +86,14 @@ export class AttendTables {
     channels: number,
     locate: Locate,
     where: string,
-  ): { kArena: Arena; vArena: Arena; kSeg: number; vSeg: number; kIdx: number; vIdx: number } {
+  ): {
+    kBuffer: GPUBuffer;
+    vBuffer: GPUBuffer;
+    kSeg: number;
+    vSeg: number;
+    kIdx: number;
+    vIdx: number;
+  } {
     const streams = [
       this.describe(keys, channels, locate, 'keys', where),
       this.describe(values, channels, locate, 'values', where),
@@ -142,8 +150,8 @@ export class AttendTables {
     });
     this.upload(gpu, this.index.off, this.mirror, ENTRY_WORDS, dirty);
     return {
-      kArena: streams[0].arena,
-      vArena: streams[1].arena,
+      kBuffer: streams[0].buffer,
+      vBuffer: streams[1].buffer,
       kSeg: this.desc.off,
       vSeg: this.desc.off,
       kIdx: this.index.off,
@@ -158,11 +166,19 @@ export class AttendTables {
     locate: Locate,
     what: 'keys' | 'values',
     where: string,
-  ): { described: Described[]; arena: Arena } {
+  ): { described: Described[]; buffer: GPUBuffer } {
     if (!Array.isArray(segments))
       invalid('INVALID_ARGUMENT', `${where}: ${what} must be an array of segments`);
-    let arena: Arena | undefined;
-    const place = (view: StoreView, label: string, bytes: number): number => {
+    // Views are placed as they are checked; a stream whose views sit in several arenas is
+    // gathered into one scratch buffer below.
+    const views: { v: ArenaView; bytes: number; seg: number; word: number }[] = [];
+    const place = (
+      view: StoreView,
+      label: string,
+      bytes: number,
+      seg: number,
+      word: number,
+    ): number => {
       const v = locate(view, label);
       if (v.byteLength < bytes) {
         invalid(
@@ -170,15 +186,10 @@ export class AttendTables {
           `${where}: ${label} holds ${v.byteLength} bytes; ${bytes} needed`,
         );
       }
-      if (v.at % 4 !== 0)
+      if (v.at % 4 !== 0) {
         invalid('INVALID_ARGUMENT', `${where}: ${label} must start at a multiple of 4 bytes`);
-      arena ??= v.arena;
-      if (v.arena !== arena) {
-        invalid(
-          'INVALID_ARGUMENT',
-          `${where}: the ${what} segments live in different arenas of the storage; one attention call binds one arena per stream (allocate a stream's buffers from one storage while it has room, or raise arenaBytes)`,
-        );
       }
+      views.push({ v, bytes, seg, word });
       return v.at;
     };
     const described = segments.map((seg, s): Described => {
@@ -206,7 +217,7 @@ export class AttendTables {
         }
         const size = seg.precision === 'fp32' ? 4 : 2;
         words[0] = seg.precision === 'fp32' ? SEGMENT_KIND.fp32 : SEGMENT_KIND.fp16;
-        words[1] = place(seg.data, `${label}.data`, n * channels * size);
+        words[1] = place(seg.data, `${label}.data`, n * channels * size, s, 1);
       } else if (seg.kind === 'packed') {
         const layout: QuantLayout = seg.layout;
         validateLayout(layout, `${where}: ${label}`);
@@ -225,8 +236,8 @@ export class AttendTables {
         }
         words[0] =
           layout.kind === 'token-group' ? SEGMENT_KIND.tokenGroup : SEGMENT_KIND.channelBlock;
-        words[1] = place(seg.codes, `${label}.codes`, n * rowCodeBytes(layout));
-        words[2] = place(seg.meta, `${label}.meta`, units * metaBytesPerUnit(layout));
+        words[1] = place(seg.codes, `${label}.codes`, n * rowCodeBytes(layout), s, 1);
+        words[2] = place(seg.meta, `${label}.meta`, units * metaBytesPerUnit(layout), s, 2);
         words[3] = rowCodeBytes(layout);
         words[4] = metaBytesPerUnit(layout);
         words[5] = layout.kind === 'token-group' ? this.auxFor(layout) : 0;
@@ -239,10 +250,65 @@ export class AttendTables {
           `${where}: ${label} kind ${String((seg as { kind: unknown }).kind)}; expected fp, packed`,
         );
       }
-      return { seg, words, key: words.join(','), arena: arena as Arena };
+      return { seg, words, key: '' };
     });
-    if (arena === undefined) invalid('INVALID_ARGUMENT', `${where}: ${what} hold no tokens`);
-    return { described, arena };
+    const arenas = new Set(views.map((x) => x.v.arena));
+    if (arenas.size === 0) invalid('INVALID_ARGUMENT', `${where}: ${what} hold no segments`);
+    let buffer: GPUBuffer;
+    if (arenas.size === 1) {
+      buffer = (views[0] as { v: ArenaView }).v.arena.gpu;
+    } else {
+      const gathered = this.gather(views, what === 'keys' ? 0 : 1);
+      buffer = gathered.buffer;
+      views.forEach((x, i) => {
+        (described[x.seg] as Described).words[x.word] = gathered.offsets[i] as number;
+      });
+    }
+    for (const d of described) d.key = d.words.join(',');
+    return { described, buffer };
+  }
+
+  /**
+   * The fallback when a stream's buffers sit in several arenas (a storage past one
+   * binding's worth of bytes): its views are copied, on the device, into one scratch
+   * buffer per stream and described there. Nothing crosses to the host, but the step
+   * copies the stream's bytes and rewrites the descriptors that moved.
+   */
+  private gather(
+    views: { v: ArenaView; bytes: number; seg: number; word: number }[],
+    stream: 0 | 1,
+  ): { buffer: GPUBuffer; offsets: number[] } {
+    const offsets: number[] = [];
+    let total = 0;
+    for (const x of views) {
+      offsets.push(total);
+      total += Math.ceil(x.bytes / 16) * 16;
+    }
+    const limit = this.ctx.maxBindingBytes - 16;
+    if (total > limit) {
+      invalid(
+        'INVALID_ARGUMENT',
+        `attend (webgpu store): one stream holds ${total} bytes over several arenas; one binding holds at most ${limit}`,
+      );
+    }
+    let scratch = this.scratch[stream];
+    if (scratch === undefined || scratch.size < total + 16) {
+      scratch?.destroy();
+      scratch = this.ctx.device.createBuffer({
+        size: Math.min(growTo(total + 16), limit + 16),
+        usage: BUFFER_USAGE.STORAGE | BUFFER_USAGE.COPY_DST,
+      });
+      this.scratch[stream] = scratch;
+    }
+    const encoder = this.ctx.device.createCommandEncoder();
+    views.forEach((x, i) => {
+      const at = offsets[i] as number;
+      if (x.bytes > 0) {
+        encoder.copyBufferToBuffer(x.v.arena.gpu, x.v.at, scratch, at, Math.ceil(x.bytes / 4) * 4);
+      }
+    });
+    this.ctx.device.queue.submit([encoder.finish()]);
+    return { buffer: scratch, offsets };
   }
 
   /** Every position in [0, length) exactly once per stream (generation stamps, no clearing). */
