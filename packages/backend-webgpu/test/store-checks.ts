@@ -22,7 +22,7 @@ import {
   quantizeTokensReference,
 } from '@skvq/formats';
 import { createWebgpuBackend, type WebgpuBackend } from '../src/index.js';
-import { activations, permutation, rng } from './helpers.js';
+import { activations, permutation, rng } from './random-data.js';
 import { cacheFixture } from './segments-fixture.js';
 import { bytesOf, place, toStore } from './store-fixture.js';
 
