@@ -22,6 +22,7 @@ import {
   quantizeTokensReference,
 } from '@skvq/formats';
 import { createWebgpuBackend, type WebgpuBackend } from '../src/index.js';
+import { DecodeSim } from './decode-sim.js';
 import { activations, permutation, rng } from './random-data.js';
 import { cacheFixture } from './segments-fixture.js';
 import { bytesOf, place, toStore } from './store-fixture.js';
@@ -613,277 +614,36 @@ async function attendPrefillStore(backend: WebgpuBackend): Promise<string> {
   return `relative error ${e.toExponential(2)}; duplicate positions and foreign views rejected`;
 }
 
-/**
- * A decode loop the way a cache runs it on device storage, small channels but realistic
- * pages (256 tokens): fp32 sinks, 2-bit keys / ternary values in pages, an fp16 window
- * ring. One step = quantize the token leaving the window from its ring slot (StoreRows,
- * keys and values), write the new token into that slot, attend. Returns the bytes each
- * measured step moved, and checks the output against the reference and the page bytes
- * against the reference quantizer (save-style read back).
- */
-export async function decodeLoop(
-  backend: WebgpuBackend,
-  length: number,
-  steps: number,
-  geometry: KvGeometry = {
-    layers: 1,
-    queryHeads: 4,
-    kvHeads: 2,
-    headDim: 16,
-    rope: { style: 'pairwise', theta: 10000 },
-  },
-  opts: { check?: boolean; pageTokens?: number; window?: number } = {},
-): Promise<{ perStep: TransferStats[]; error: number; msPerStep: number[] }> {
-  const check = opts.check ?? true;
-  const PAGE = opts.pageTokens ?? 256;
-  const W = opts.window ?? 32;
-  const SINKS = 4;
-  const s = backend.storage;
-  const C = geometry.kvHeads * geometry.headDim;
-  const random = rng(600);
-  const layouts = {
-    k: tokenLayout(C, 2, 'fp8e4m3', random),
-    v: tokenLayout(C, 1.5, 'fp8e4m3', random),
-  };
-  const total = length + steps;
-  const kx = activations(random, total, C);
-  const vx = activations(random, total, C);
-  const attrs: AttentionAttrs = { geometry, keysPreRope: true };
-
-  interface Stream {
-    layout: TokenGroupLayout;
-    x: Float32Array;
-    sinks: { host: KvSegment; store: StoreSegment };
-    pages: {
-      host: { codes: Uint8Array; meta: Uint8Array };
-      codes: StoreView;
-      meta: StoreView;
-      first: number;
-    }[];
-    ring: { host: Uint16Array; view: StoreView };
-  }
-  const ringPositions = new Int32Array(W);
-  const makeStream = (layout: TokenGroupLayout, x: Float32Array): Stream => {
-    const sinkData = x.slice(0, SINKS * C);
-    const sinksHost: KvSegment = {
-      kind: 'fp',
-      count: SINKS,
-      precision: 'fp32',
-      data: sinkData,
-      positions: Int32Array.from({ length: SINKS }, (_, i) => i),
-    };
-    const stream: Stream = {
-      layout,
-      x,
-      sinks: { host: sinksHost, store: toStore(s, sinksHost) },
-      pages: [],
-      ring: {
-        host: new Uint16Array(W * C),
-        view: { buffer: s.allocate(W * C * 2, 'fp'), byteOffset: 0, byteLength: W * C * 2 },
-      },
-    };
-    return stream;
-  };
-  const streams = [makeStream(layouts.k, kx), makeStream(layouts.v, vx)];
-  const rowBytes = streams.map((st) => rowCodeBytes(st.layout));
-  const metaBytes = streams.map((st) => metaBytesPerUnit(st.layout));
-  const newPage = (st: Stream, i: number, first: number) => {
-    const codes = s.allocate(Math.ceil((PAGE * (rowBytes[i] as number)) / 4) * 4, 'codes');
-    const meta = s.allocate(Math.ceil((PAGE * (metaBytes[i] as number)) / 4) * 4, 'meta');
-    st.pages.push({
-      host: {
-        codes: new Uint8Array(PAGE * (rowBytes[i] as number)),
-        meta: new Uint8Array(PAGE * (metaBytes[i] as number)),
-      },
-      codes: { buffer: codes, byteOffset: 0, byteLength: codes.byteLength },
-      meta: { buffer: meta, byteOffset: 0, byteLength: meta.byteLength },
-      first,
-    });
-  };
-  // Setup (not measured): tokens [SINKS, length - W) quantized by the reference and written
-  // page by page; the window ring holds [length - W, length) in fp16.
-  const packedEnd = length - W;
-  streams.forEach((st, i) => {
-    for (let first = SINKS; first < packedEnd; first += PAGE) {
-      newPage(st, i, first);
-      const pg = st.pages[st.pages.length - 1] as Stream['pages'][number];
-      const n = Math.min(PAGE, packedEnd - first);
-      quantizeTokensReference(
-        st.layout,
-        st.x.subarray(first * C, (first + n) * C),
-        n,
-        pg.host.codes,
-        0,
-        pg.host.meta,
-        0,
-      );
-      s.write(pg.codes.buffer, 0, padded(pg.host.codes, n * (rowBytes[i] as number)));
-      s.write(pg.meta.buffer, 0, padded(pg.host.meta, n * (metaBytes[i] as number)));
-    }
-    for (let p = packedEnd; p < length; p++) {
-      const slot = p % W;
-      st.ring.host.set(fp16Bits(st.x.subarray(p * C, (p + 1) * C)), slot * C);
-      ringPositions[slot] = p;
-    }
-    s.write(st.ring.view.buffer, 0, bytesOf(st.ring.host));
-  });
-
-  const segmentsAt = (
-    st: Stream,
-    packedTo: number,
-    host: boolean,
-  ): (KvSegment | StoreSegment)[] => {
-    const out: (KvSegment | StoreSegment)[] = [host ? st.sinks.host : st.sinks.store];
-    for (const pg of st.pages) {
-      const n = Math.min(PAGE, packedTo - pg.first);
-      if (n <= 0) continue;
-      const positions = Int32Array.from({ length: n }, (_, i) => pg.first + i);
-      out.push(
-        host
-          ? {
-              kind: 'packed',
-              count: n,
-              layout: st.layout,
-              codes: pg.host.codes,
-              meta: pg.host.meta,
-              positions,
-            }
-          : {
-              kind: 'packed',
-              count: n,
-              layout: st.layout,
-              codes: pg.codes,
-              meta: pg.meta,
-              positions,
-            },
-      );
-    }
-    out.push(
-      host
-        ? {
-            kind: 'fp',
-            count: W,
-            precision: 'fp16',
-            data: st.ring.host,
-            positions: ringPositions.slice(),
-          }
-        : {
-            kind: 'fp',
-            count: W,
-            precision: 'fp16',
-            data: st.ring.view,
-            positions: ringPositions.slice(),
-          },
-    );
-    return out;
-  };
-
-  const perStep: TransferStats[] = [];
-  const msPerStep: number[] = [];
+async function decodeRun(backend: WebgpuBackend, length: number, steps: number) {
+  const sim = new DecodeSim(backend, { length, path: 'store' });
+  const moved: TransferStats[] = [];
   let error = 0;
-  for (let step = 0; step < steps; step++) {
-    const p = length + step; // the new token's position
-    const leaving = p - W;
-    const slot = p % W;
-    const before = backend.transferStats();
-    const t0 = performance.now();
-    for (let i = 0; i < 2; i++) {
-      const st = streams[i] as Stream;
-      if ((leaving - SINKS) % PAGE === 0) newPage(st, i, leaving);
-      const pg = st.pages[st.pages.length - 1] as Stream['pages'][number];
-      const row = leaving - pg.first;
-      const rb = rowBytes[i] as number;
-      const mb = metaBytes[i] as number;
-      await s.kernels.quantizeTokens?.({
-        layout: st.layout,
-        x: {
-          view: { buffer: st.ring.view.buffer, byteOffset: slot * C * 2, byteLength: C * 2 },
-          precision: 'fp16',
-        },
-        count: 1,
-        codes: { buffer: pg.codes.buffer, byteOffset: row * rb, byteLength: rb },
-        meta: { buffer: pg.meta.buffer, byteOffset: row * mb, byteLength: mb },
-      });
-      // The host mirror quantizes the same fp16 token with the reference.
-      const token = Float32Array.from(st.ring.host.subarray(slot * C, (slot + 1) * C), decodeFp16);
-      quantizeTokensReference(st.layout, token, 1, pg.host.codes, row * rb, pg.host.meta, row * mb);
-      const fresh = fp16Bits(st.x.subarray(p * C, (p + 1) * C));
-      st.ring.host.set(fresh, slot * C);
-      s.write(st.ring.view.buffer, slot * C * 2, bytesOf(fresh));
-    }
-    ringPositions[slot] = p;
-    const q = new Float32Array(queryHidden(geometry)).map(() => random() * 2 - 1);
-    const length1 = p + 1;
-    const got = await s.kernels.attend(
-      {
-        q,
-        start: p,
-        rows: 1,
-        causal: false,
-        keys: segmentsAt(streams[0] as Stream, leaving + 1, false) as StoreSegment[],
-        values: segmentsAt(streams[1] as Stream, leaving + 1, false) as StoreSegment[],
-        length: length1,
-      },
-      attrs,
-    );
-    msPerStep.push(performance.now() - t0);
-    perStep.push(delta(backend.transferStats(), before));
-    if (check) {
-      const want = attendDecodeReference(
-        {
-          q,
-          position: p,
-          keys: segmentsAt(streams[0] as Stream, leaving + 1, true) as KvSegment[],
-          values: segmentsAt(streams[1] as Stream, leaving + 1, true) as KvSegment[],
-          length: length1,
-        },
-        attrs,
+  try {
+    for (let i = 0; i < steps; i++) {
+      const q = sim.query();
+      const r = await sim.step(q);
+      moved.push(r.moved);
+      error = Math.max(
+        error,
+        expectClose(r.out, sim.reference(q), `decode step at ${sim.position - 1}`),
       );
-      error = Math.max(error, expectClose(got, want, `decode step at ${p}`));
     }
-  }
-  if (check) {
     // Save-style read back: the pages hold exactly what the reference quantized.
-    for (const st of streams) {
-      for (const pg of st.pages.slice(-2)) {
-        expectBytes(
-          (await s.read(pg.codes)).subarray(0, pg.host.codes.length),
-          pg.host.codes,
-          'page codes read back',
-        );
-        expectBytes(
-          (await s.read(pg.meta)).subarray(0, pg.host.meta.length),
-          pg.host.meta,
-          'page meta read back',
-        );
-      }
-    }
+    for (const [got, want] of await sim.readBack()) expectBytes(got, want, 'a page read back');
+  } finally {
+    sim.release();
   }
-  // Free what this loop allocated.
-  for (const st of streams) {
-    for (const pg of st.pages) {
-      s.release(pg.codes.buffer);
-      s.release(pg.meta.buffer);
-    }
-    s.release(st.ring.view.buffer);
-  }
-  return { perStep, error, msPerStep };
-}
-
-function padded(bytes: Uint8Array, n: number): Uint8Array {
-  const out = new Uint8Array(Math.ceil(n / 4) * 4);
-  out.set(bytes.subarray(0, n));
-  return out;
+  return { moved, error };
 }
 
 async function decodeTransfers(backend: WebgpuBackend): Promise<string> {
   const steps = 3;
-  const small = await decodeLoop(backend, 4096, steps);
-  const large = await decodeLoop(backend, 32768, steps);
+  const small = await decodeRun(backend, 4096, steps);
+  const large = await decodeRun(backend, 32768, steps);
   // Step 0 builds the tables and RoPE tables (proportional to the context, once); a
   // steady step moves the same bytes at any context length.
-  const a = small.perStep[steps - 1] as TransferStats;
-  const b = large.perStep[steps - 1] as TransferStats;
+  const a = small.moved[steps - 1] as TransferStats;
+  const b = large.moved[steps - 1] as TransferStats;
   if (a.bytesToDevice !== b.bytesToDevice || a.bytesFromDevice !== b.bytesFromDevice) {
     fail(`one decode step moved ${JSON.stringify(a)} at 4k but ${JSON.stringify(b)} at 32k`);
   }
