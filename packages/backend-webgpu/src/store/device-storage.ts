@@ -26,6 +26,8 @@ const ARENA_SPARE = 16;
 
 export class Arena {
   gpu: GPUBuffer;
+  /** False once the storage is disposed (its buffers are gone with it). */
+  alive = true;
   readonly ranges: RangeAllocator;
   constructor(
     readonly id: number,
@@ -155,6 +157,7 @@ export function createWebgpuStorage(parts: StorageParts): WebgpuStorage {
       fail(`${what} is not a buffer of this storage (allocate it with this backend's storage)`);
     }
     if (buffer.released) fail(`${what} was released`);
+    if (!buffer.arena.alive) fail(`${what} belonged to this storage before dispose()`);
     return buffer;
   };
 
@@ -301,7 +304,10 @@ export function createWebgpuStorage(parts: StorageParts): WebgpuStorage {
     },
     arenaCount: () => arenas.length,
     dispose() {
-      for (const a of arenas) a.gpu.destroy();
+      for (const a of arenas) {
+        a.gpu.destroy();
+        a.alive = false;
+      }
       arenas.length = 0;
       allRows?.destroy();
       allRows = undefined;
