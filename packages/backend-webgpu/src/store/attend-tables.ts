@@ -1,4 +1,5 @@
 import {
+  META_BYTES,
   metaBytesPerUnit,
   type QuantLayout,
   rowCodeBytes,
@@ -178,6 +179,7 @@ export class AttendTables {
       bytes: number,
       seg: number,
       word: number,
+      align: number,
     ): number => {
       const v = locate(view, label);
       if (v.byteLength < bytes) {
@@ -186,8 +188,12 @@ export class AttendTables {
           `${where}: ${label} holds ${v.byteLength} bytes; ${bytes} needed`,
         );
       }
-      if (v.at % 4 !== 0) {
-        invalid('INVALID_ARGUMENT', `${where}: ${label} must start at a multiple of 4 bytes`);
+      // The readers load fp32 values as whole words and fp16 values as aligned halves.
+      if (v.at % align !== 0) {
+        invalid(
+          'INVALID_ARGUMENT',
+          `${where}: ${label} must start at a multiple of ${align} bytes`,
+        );
       }
       views.push({ v, bytes, seg, word });
       return v.at;
@@ -217,7 +223,7 @@ export class AttendTables {
         }
         const size = seg.precision === 'fp32' ? 4 : 2;
         words[0] = seg.precision === 'fp32' ? SEGMENT_KIND.fp32 : SEGMENT_KIND.fp16;
-        words[1] = place(seg.data, `${label}.data`, n * channels * size, s, 1);
+        words[1] = place(seg.data, `${label}.data`, n * channels * size, s, 1, size);
       } else if (seg.kind === 'packed') {
         const layout: QuantLayout = seg.layout;
         validateLayout(layout, `${where}: ${label}`);
@@ -236,8 +242,15 @@ export class AttendTables {
         }
         words[0] =
           layout.kind === 'token-group' ? SEGMENT_KIND.tokenGroup : SEGMENT_KIND.channelBlock;
-        words[1] = place(seg.codes, `${label}.codes`, n * rowCodeBytes(layout), s, 1);
-        words[2] = place(seg.meta, `${label}.meta`, units * metaBytesPerUnit(layout), s, 2);
+        words[1] = place(seg.codes, `${label}.codes`, n * rowCodeBytes(layout), s, 1, 1);
+        words[2] = place(
+          seg.meta,
+          `${label}.meta`,
+          units * metaBytesPerUnit(layout),
+          s,
+          2,
+          META_BYTES[layout.meta],
+        );
         words[3] = rowCodeBytes(layout);
         words[4] = metaBytesPerUnit(layout);
         words[5] = layout.kind === 'token-group' ? this.auxFor(layout) : 0;
@@ -280,9 +293,11 @@ export class AttendTables {
   ): { buffer: GPUBuffer; offsets: number[] } {
     const offsets: number[] = [];
     let total = 0;
+    // Each view is copied from the word holding its first byte; it keeps its offset in
+    // that word, so its alignment (and its descriptor's alignment) is unchanged.
     for (const x of views) {
-      offsets.push(total);
-      total += Math.ceil(x.bytes / 16) * 16;
+      offsets.push(total + (x.v.at % 4));
+      total += Math.ceil((x.bytes + 4) / 16) * 16;
     }
     const limit = this.ctx.maxBindingBytes - 16;
     if (total > limit) {
@@ -302,9 +317,11 @@ export class AttendTables {
     }
     const encoder = this.ctx.device.createCommandEncoder();
     views.forEach((x, i) => {
-      const at = offsets[i] as number;
+      const lead = x.v.at % 4;
+      const to = (offsets[i] as number) - lead;
       if (x.bytes > 0) {
-        encoder.copyBufferToBuffer(x.v.arena.gpu, x.v.at, scratch, at, Math.ceil(x.bytes / 4) * 4);
+        const span = Math.ceil((x.bytes + lead) / 4) * 4;
+        encoder.copyBufferToBuffer(x.v.arena.gpu, x.v.at - lead, scratch, to, span);
       }
     });
     this.ctx.device.queue.submit([encoder.finish()]);
