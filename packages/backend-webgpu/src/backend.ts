@@ -15,7 +15,7 @@ import { quantizeBlockWebgpu, quantizeTokensWebgpu } from './quantize.js';
 import { attendStore, RopeBuffers } from './store/attend-store.js';
 import { TablesRegistry } from './store/attend-tables.js';
 import { createWebgpuStorage, type WebgpuStorage } from './store/device-storage.js';
-import { quantizeBlockStore, quantizeTokensStore } from './store/quantize-store.js';
+import { AuxBuffers, quantizeBlockStore, quantizeTokensStore } from './store/quantize-store.js';
 
 export interface WebgpuBackendOptions {
   /** A device to use; without it init() acquires one (navigator.gpu, or Node's `webgpu`). */
@@ -78,12 +78,13 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
   // Device-resident state of the store kernels; dropped with the context on dispose().
   const registry = new TablesRegistry(context);
   const ropes = new RopeBuffers();
+  const auxBuffers = new AuxBuffers();
   const storage = createWebgpuStorage({
     context,
     ...(options.arenaBytes === undefined ? {} : { arenaBytes: options.arenaBytes }),
     kernels: (store) => ({
-      quantizeTokens: (inputs) => quantizeTokensStore(context(), store, inputs),
-      quantizeBlock: (inputs) => quantizeBlockStore(context(), store, inputs),
+      quantizeTokens: (inputs) => quantizeTokensStore(context(), store, auxBuffers, inputs),
+      quantizeBlock: (inputs) => quantizeBlockStore(context(), store, auxBuffers, inputs),
       attend: (inputs, attrs) => attendStore(context(), store, registry, ropes, inputs, attrs),
     }),
   });
@@ -111,6 +112,7 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
       storage.dispose();
       registry.dispose();
       ropes.dispose();
+      auxBuffers.dispose();
       ctx?.dispose();
       ctx = undefined;
     },

@@ -76,6 +76,8 @@ export function recordQuantize(
   job: QuantizeJob,
   xBuf: GPUBuffer,
   xOff: number,
+  /** job.aux already on the device (store kernels keep one per layout); else uploaded. */
+  auxOnDevice?: GPUBuffer,
 ): { made: GPUBuffer[]; staging: GPUBuffer } {
   const { shape, units, words, rowBytes, metaBytes } = job;
   const wg = shape.workgroup;
@@ -86,7 +88,7 @@ export function recordQuantize(
   const words8 = new Uint32Array(QUANTIZE_UNIFORM_WORDS);
   words8.set([job.tokens, alphaBits(job.alpha), units, words, xOff]);
   const uniforms = ctx.uniform(words8);
-  const auxBuf = ctx.storage(job.aux);
+  const auxBuf = auxOnDevice ?? ctx.storage(job.aux);
   const paramsBuf = ctx.output(units * 16);
   const staging = ctx.output(words * 4);
   ctx.dispatch(encoder, params, [uniforms, xBuf, auxBuf, paramsBuf], [Math.ceil(units / wg)]);
@@ -96,7 +98,9 @@ export function recordQuantize(
     [uniforms, xBuf, auxBuf, paramsBuf, staging],
     [Math.ceil(words / wg)],
   );
-  return { made: [uniforms, auxBuf, paramsBuf, staging], staging };
+  const made = [uniforms, paramsBuf, staging];
+  if (auxOnDevice === undefined) made.push(auxBuf);
+  return { made, staging };
 }
 
 /** Runs both passes over host rows and returns the staging bytes. */

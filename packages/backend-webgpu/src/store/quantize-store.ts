@@ -40,6 +40,31 @@ import { type ArenaView, gridOf, type WebgpuStorage, wordsSpanned } from './devi
  * read back so errors are thrown like the reference's.
  */
 
+/**
+ * The aux words (permutation, groups) of each layout quantized into the store, uploaded
+ * once per layout instead of once per call (33 KiB per call for a 4096-channel layout).
+ */
+export class AuxBuffers {
+  private held = new WeakMap<object, GPUBuffer>();
+  private readonly all: GPUBuffer[] = [];
+
+  get(ctx: GpuContext, layout: object, aux: Uint32Array): GPUBuffer {
+    let b = this.held.get(layout);
+    if (b === undefined) {
+      b = ctx.storage(aux);
+      this.held.set(layout, b);
+      this.all.push(b);
+    }
+    return b;
+  }
+
+  dispose(): void {
+    for (const b of this.all) b.destroy();
+    this.all.length = 0;
+    this.held = new WeakMap();
+  }
+}
+
 interface XPlan {
   buffer: GPUBuffer;
   xOff: number;
@@ -126,6 +151,7 @@ interface Scatter {
 
 async function run(
   ctx: GpuContext,
+  auxBuffer: GPUBuffer,
   job: QuantizeJob,
   x: XPlan,
   statusStride: number,
@@ -143,7 +169,7 @@ async function run(
     made.push(flags, verdict);
     const bytes = await ctx.run(
       (encoder) => {
-        const rec = recordQuantize(ctx, encoder, job, x.buffer, x.xOff);
+        const rec = recordQuantize(ctx, encoder, job, x.buffer, x.xOff, auxBuffer);
         made.push(...rec.made);
         const u = ctx.uniform(new Uint32Array([job.tokens, x.xOff, statusStride, statusBase]));
         made.push(u);
@@ -194,6 +220,7 @@ async function run(
 export async function quantizeTokensStore(
   ctx: GpuContext,
   storage: WebgpuStorage,
+  auxBuffers: AuxBuffers,
   inputs: StoreQuantizeTokensInputs,
 ): Promise<void> {
   const where = 'quantizeTokens (webgpu store)';
@@ -219,6 +246,7 @@ export async function quantizeTokensStore(
   const stride = rowWords * 4;
   await run(
     ctx,
+    auxBuffers.get(ctx, layout, job.aux),
     job,
     x,
     rowWords,
@@ -241,6 +269,7 @@ export async function quantizeTokensStore(
 export async function quantizeBlockStore(
   ctx: GpuContext,
   storage: WebgpuStorage,
+  auxBuffers: AuxBuffers,
   inputs: StoreQuantizeBlockInputs,
 ): Promise<void> {
   const where = 'quantizeBlock (webgpu store)';
@@ -256,6 +285,7 @@ export async function quantizeBlockStore(
   const codeBytes = codeWordsPerRow(job.rowBytes) * 4;
   await run(
     ctx,
+    auxBuffers.get(ctx, layout, job.aux),
     job,
     x,
     0,
