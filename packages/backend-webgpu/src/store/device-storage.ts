@@ -94,7 +94,8 @@ export function createWebgpuStorage(parts: StorageParts): WebgpuStorage {
   const owner = {};
 
   const maxArena = (ctx: GpuContext): number => {
-    const limit = Math.min(parts.arenaBytes ?? Number.POSITIVE_INFINITY, ctx.maxBindingBytes);
+    // Byte offsets travel as u32 words: arenas stay below 2 GiB.
+    const limit = Math.min(parts.arenaBytes ?? 2 ** 31, ctx.maxBindingBytes, 2 ** 31);
     return Math.floor((limit - ARENA_SPARE) / RANGE_ALIGN) * RANGE_ALIGN;
   };
 
