@@ -55,8 +55,11 @@ const SHAPES: Record<string, { geometry: KvGeometry; groupSize: number; window: 
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+/** Exact bytes, with MiB beside them when large. */
 const kib = (bytes: number) =>
-  bytes < 10 * 1024 ? `${bytes} B` : `${(bytes / 2 ** 20).toFixed(2)} MiB`;
+  bytes < 2 ** 20
+    ? `${bytes.toLocaleString('en-US')} B`
+    : `${bytes.toLocaleString('en-US')} B (${(bytes / 2 ** 20).toFixed(1)} MiB)`;
 
 let backend: WebgpuBackend;
 beforeAll(async () => {
