@@ -13,9 +13,9 @@ import { acquireDevice } from './device.js';
 import { GpuContext } from './gpu-context.js';
 import { quantizeBlockWebgpu, quantizeTokensWebgpu } from './quantize.js';
 import { attendStore, RopeBuffers } from './store/attend-store.js';
-import { TablesRegistry } from './store/attend-tables.js';
 import { createWebgpuStorage, type WebgpuStorage } from './store/device-storage.js';
 import { AuxBuffers, quantizeBlockStore, quantizeTokensStore } from './store/quantize-store.js';
+import { TablesRegistry } from './store/tables-registry.js';
 
 export interface WebgpuBackendOptions {
   /** A device to use; without it init() acquires one (navigator.gpu, or Node's `webgpu`). */

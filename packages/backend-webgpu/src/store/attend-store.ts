@@ -11,8 +11,8 @@ import { checkAttrs, checkPosition, checkPrefillRange } from '@skvq/formats';
 import { attentionShape, checkJob, rotateQueries, runAttention } from '../attention.js';
 import type { GpuContext } from '../gpu-context.js';
 import { type RopeTables, ropeTables } from '../rope-tables.js';
-import type { TablesRegistry } from './attend-tables.js';
 import type { DeviceStoreBuffer, WebgpuStorage } from './device-storage.js';
+import type { TablesRegistry } from './tables-registry.js';
 
 /**
  * Attention over segments held in the storage (StoreKernels.attend): the same partial /
