@@ -29,17 +29,17 @@ function invalid(message: string, details: Record<string, unknown> = {}): never 
   throw new SkvqError('INVALID_ARGUMENT', message, { details });
 }
 
-/** Runs the partial / reduce / (sums) passes for `rows` query rows. */
-async function attend(
-  ctx: GpuContext,
-  job: AttendInputs,
-  c: CheckedAttrs,
+/** The checks every attention job makes on its query rows and accumulator. */
+export function checkJob(
+  job: {
+    q: Float32Array;
+    rows: number;
+    length: number;
+    attentionSums?: Float32Array;
+  },
+  qHidden: number,
   where: string,
-): Promise<Float32Array> {
-  const { geometry } = c;
-  const { queryHeads, headDim } = geometry;
-  const qHidden = queryHidden(geometry);
-  const channels = kvHidden(geometry);
+): void {
   const { rows, length } = job;
   if (!Number.isInteger(length) || length < 1)
     invalid(`${where}: length ${length} must be a positive integer`);
@@ -58,51 +58,83 @@ async function attend(
       `${where}: attentionSums must be a Float32Array of at least ${length} entries`,
     );
   }
-  const pool = { k: new BytePool(), v: new BytePool() };
-  const tables = new WordTable();
-  const ks = addStream(job.keys, length, channels, pool.k, tables, 'keys', where);
-  const vs = addStream(job.values, length, channels, pool.v, tables, 'values', where);
+}
 
-  // Queries rotated at their own positions in float64, as the reference does.
-  const q = new Float32Array(rows * qHidden);
+/** Queries rotated at their own positions in float64, as the reference does. */
+export function rotateQueries(
+  q: Float32Array,
+  start: number,
+  rows: number,
+  geometry: CheckedAttrs['geometry'],
+): Float32Array {
+  const { queryHeads, headDim } = geometry;
+  const qHidden = queryHidden(geometry);
+  const out = new Float32Array(rows * qHidden);
   const inv = ropeInverseFrequencies(headDim, geometry.rope.theta);
   const qr = new Float64Array(qHidden);
   for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < qHidden; i++) qr[i] = job.q[r * qHidden + i] as number;
-    applyRope(qr, 0, queryHeads, headDim, geometry.rope, job.start + r, inv);
-    q.set(qr, r * qHidden);
+    for (let i = 0; i < qHidden; i++) qr[i] = q[r * qHidden + i] as number;
+    applyRope(qr, 0, queryHeads, headDim, geometry.rope, start + r, inv);
+    out.set(qr, r * qHidden);
   }
-  const rotateKeys = c.keysPreRope && geometry.rope.style !== 'none';
-  const rope = rotateKeys ? ropeTables(headDim, geometry.rope, length) : undefined;
-  const floats = new Float32Array(
-    q.length + (rope ? rope.hiCos.length * 2 + rope.loCos.length * 2 : 0),
-  );
-  floats.set(q, 0);
-  const offsets = { hiCos: 0, hiSin: 0, loCos: 0, loSin: 0 };
-  if (rope !== undefined) {
-    let at = q.length;
-    for (const name of ['hiCos', 'hiSin', 'loCos', 'loSin'] as const) {
-      offsets[name] = at;
-      floats.set(rope[name], at);
-      at += rope[name].length;
-    }
-  }
+  return out;
+}
 
+/** Where the partial pass finds segments: bound buffers and table offsets. */
+export interface AttentionSources {
+  source: AttentionShape['source'];
+  /** Bound after the uniforms, before the partials (pool: floats, kpool, vpool, tables). */
+  shared: readonly GPUBuffer[];
+  kSeg: number;
+  vSeg: number;
+  kIdx: number;
+  vIdx: number;
+  rope: { hiCos: number; hiSin: number; loCos: number; loSin: number };
+}
+
+/** The shape of an attention job's kernels. */
+export function attentionShape(
+  ctx: GpuContext,
+  c: CheckedAttrs,
+  sums: boolean,
+  source: AttentionShape['source'],
+): AttentionShape {
+  const { geometry } = c;
   const wg = ctx.workgroupSize;
-  const chunk = wg * ATTENTION_CHUNK_PER_THREAD;
-  const chunks = Math.ceil(length / chunk);
-  const sums = job.attentionSums !== undefined;
-  const shape: AttentionShape = {
-    queryHeads,
+  return {
+    queryHeads: geometry.queryHeads,
     kvHeads: geometry.kvHeads,
-    headDim,
+    headDim: geometry.headDim,
     ropeStyle: geometry.rope.style,
-    rotateKeys,
+    rotateKeys: c.keysPreRope && geometry.rope.style !== 'none',
     scale: Math.fround(c.scale),
     workgroup: wg,
-    chunk,
+    chunk: wg * ATTENTION_CHUNK_PER_THREAD,
     sums,
+    source,
   };
+}
+
+/**
+ * Runs the partial / reduce / (sums) passes for `rows` query rows (already rotated, in
+ * the first binding of `src.shared`), in batches of rows whose partials fit one binding.
+ */
+export async function runAttention(
+  ctx: GpuContext,
+  job: {
+    start: number;
+    rows: number;
+    causal: boolean;
+    length: number;
+    attentionSums?: Float32Array;
+  },
+  shape: AttentionShape,
+  src: AttentionSources,
+): Promise<Float32Array> {
+  const { queryHeads, headDim, workgroup: wg, chunk, sums } = shape;
+  const qHidden = queryHeads * headDim;
+  const { rows, length } = job;
+  const chunks = Math.ceil(length / chunk);
   const partial = ctx.pipeline(attentionKey('partial', shape), () => partialWgsl(shape));
   const reduce = ctx.pipeline(attentionKey('reduce', shape), () => reduceWgsl(shape));
   const sumsPipe = sums
@@ -119,12 +151,6 @@ async function attend(
     1,
     Math.min(rows, Math.floor(limit / perRow), ctx.device.limits.maxComputeWorkgroupsPerDimension),
   );
-  const shared = [
-    ctx.storage(floats),
-    ctx.storage(pool.k.build()),
-    ctx.storage(pool.v.build()),
-    ctx.storage(tables.build()),
-  ] as const;
   const scratch = [
     ctx.output(batch * queryHeads * chunks * (headDim + 2) * 4),
     ctx.output(sums ? batch * queryHeads * length * 4 : 4),
@@ -144,11 +170,11 @@ async function attend(
         rows: n,
         causal: job.causal ? 1 : 0,
         chunks,
-        kSeg: ks.segBase,
-        vSeg: vs.segBase,
-        kIdx: ks.index,
-        vIdx: vs.index,
-        ...offsets,
+        kSeg: src.kSeg,
+        vSeg: src.vSeg,
+        kIdx: src.kIdx,
+        vIdx: src.vIdx,
+        ...src.rope,
         ropeTile: ROPE_TILE,
         qBase: r0 * qHidden,
       };
@@ -158,7 +184,7 @@ async function attend(
       try {
         const bytes = await ctx.run(
           (encoder) => {
-            const bind = [uniforms, ...shared, partials];
+            const bind = [uniforms, ...src.shared, partials];
             if (sums) bind.push(scores);
             ctx.dispatch(encoder, partial, bind, [chunks, queryHeads, n]);
             ctx.dispatch(
@@ -195,7 +221,61 @@ async function attend(
     }
     return output;
   } finally {
-    destroyAll([...shared, ...scratch]);
+    destroyAll(scratch);
+  }
+}
+
+/** The host-array job: every segment uploaded into one byte pool per stream. */
+async function attend(
+  ctx: GpuContext,
+  job: AttendInputs,
+  c: CheckedAttrs,
+  where: string,
+): Promise<Float32Array> {
+  const { geometry } = c;
+  const qHidden = queryHidden(geometry);
+  const channels = kvHidden(geometry);
+  checkJob(job, qHidden, where);
+  const { rows, length } = job;
+  const pool = { k: new BytePool(), v: new BytePool() };
+  const tables = new WordTable();
+  const ks = addStream(job.keys, length, channels, pool.k, tables, 'keys', where);
+  const vs = addStream(job.values, length, channels, pool.v, tables, 'values', where);
+
+  const q = rotateQueries(job.q, job.start, rows, geometry);
+  const shape = attentionShape(ctx, c, job.attentionSums !== undefined, 'pool');
+  const rope = shape.rotateKeys ? ropeTables(geometry.headDim, geometry.rope, length) : undefined;
+  const floats = new Float32Array(
+    q.length + (rope ? rope.hiCos.length * 2 + rope.loCos.length * 2 : 0),
+  );
+  floats.set(q, 0);
+  const offsets = { hiCos: 0, hiSin: 0, loCos: 0, loSin: 0 };
+  if (rope !== undefined) {
+    let at = q.length;
+    for (const name of ['hiCos', 'hiSin', 'loCos', 'loSin'] as const) {
+      offsets[name] = at;
+      floats.set(rope[name], at);
+      at += rope[name].length;
+    }
+  }
+  const shared = [
+    ctx.storage(floats),
+    ctx.storage(pool.k.build()),
+    ctx.storage(pool.v.build()),
+    ctx.storage(tables.build()),
+  ];
+  try {
+    return await runAttention(ctx, job, shape, {
+      source: 'pool',
+      shared,
+      kSeg: ks.segBase,
+      vSeg: vs.segBase,
+      kIdx: ks.index,
+      vIdx: vs.index,
+      rope: offsets,
+    });
+  } finally {
+    destroyAll(shared);
   }
 }
 

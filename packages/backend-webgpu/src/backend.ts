@@ -4,6 +4,7 @@ import {
   decodeAndPrefill,
   type Kernels,
   SkvqError,
+  type TransferStats,
 } from '@skvq/core';
 import { attendWebgpu } from './attention.js';
 import { WEBGPU_BACKEND_NAME, WEBGPU_PRIORITY } from './constants.js';
@@ -11,6 +12,10 @@ import { dequantizeWebgpu } from './dequantize.js';
 import { acquireDevice } from './device.js';
 import { GpuContext } from './gpu-context.js';
 import { quantizeBlockWebgpu, quantizeTokensWebgpu } from './quantize.js';
+import { attendStore, RopeBuffers } from './store/attend-store.js';
+import { createWebgpuStorage, type WebgpuStorage } from './store/device-storage.js';
+import { AuxBuffers, quantizeBlockStore, quantizeTokensStore } from './store/quantize-store.js';
+import { TablesRegistry } from './store/tables-registry.js';
 
 export interface WebgpuBackendOptions {
   /** A device to use; without it init() acquires one (navigator.gpu, or Node's `webgpu`). */
@@ -24,17 +29,28 @@ export interface WebgpuBackendOptions {
    * attention run query rows in more batches (tests use it to exercise batching).
    */
   maxBindingBytes?: number;
+  /**
+   * Largest arena of the device storage in bytes (default: the binding limit). Store
+   * buffers are sub-allocated from arenas; smaller values make tests use several.
+   */
+  arenaBytes?: number;
 }
 
 /** The backend plugin plus access to its context (tests, benchmarks). */
 export interface WebgpuBackend extends BackendPlugin {
   /** The context after init(); throws BACKEND_INIT_FAILED before. */
   context(): GpuContext;
+  /** KV bytes live in GPU buffers: the cache writes, quantizes and attends in place. */
+  readonly storage: WebgpuStorage;
+  transferStats(): TransferStats;
 }
 
 /**
  * A WebGPU backend. Kernels take and return host typed arrays (core/src/kernels.ts); each
- * call uploads its inputs, runs WGSL kernels and reads the result back. A device passed in
+ * call uploads its inputs, runs WGSL kernels and reads the result back. Its `storage`
+ * keeps a cache's KV bytes in GPU buffers instead (store/device-storage.ts), and its store
+ * kernels quantize and attend there, so a decode step uploads the query and the new token,
+ * not the context; `transferStats()` counts every byte either path moves. A device passed in
  * stays the caller's (dispose() leaves it alive); one acquired by init() is destroyed.
  */
 export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuBackend {
@@ -59,6 +75,19 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     attend,
     ...decodeAndPrefill(attend),
   };
+  // Device-resident state of the store kernels; dropped with the context on dispose().
+  const registry = new TablesRegistry(context);
+  const ropes = new RopeBuffers();
+  const auxBuffers = new AuxBuffers();
+  const storage = createWebgpuStorage({
+    context,
+    ...(options.arenaBytes === undefined ? {} : { arenaBytes: options.arenaBytes }),
+    kernels: (store) => ({
+      quantizeTokens: (inputs) => quantizeTokensStore(context(), store, auxBuffers, inputs),
+      quantizeBlock: (inputs) => quantizeBlockStore(context(), store, auxBuffers, inputs),
+      attend: (inputs, attrs) => attendStore(context(), store, registry, ropes, inputs, attrs),
+    }),
+  });
   return {
     kind: 'backend',
     name,
@@ -66,6 +95,8 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
     priority: options.priority ?? WEBGPU_PRIORITY,
     kernels,
     context,
+    storage,
+    transferStats: () => storage.transferStats(),
     label: () => (ctx === undefined ? name : `${name} (${adapterName(ctx.device)})`),
     init() {
       if (ctx !== undefined) return;
@@ -78,6 +109,10 @@ export function createWebgpuBackend(options: WebgpuBackendOptions = {}): WebgpuB
       return pending;
     },
     dispose() {
+      storage.dispose();
+      registry.dispose();
+      ropes.dispose();
+      auxBuffers.dispose();
       ctx?.dispose();
       ctx = undefined;
     },

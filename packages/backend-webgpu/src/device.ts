@@ -62,7 +62,16 @@ export async function acquireDevice(): Promise<GPUDevice> {
     );
   }
   try {
-    return await adapter.requestDevice();
+    // Ask for the adapter's largest buffers: device storage sub-allocates KV bytes from
+    // arenas of up to one storage binding, and the default limit (128 MiB) is far below
+    // what real GPUs allow (a stream that outgrows one arena is gathered per call).
+    const limits = adapter.limits;
+    return await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+        maxBufferSize: limits.maxBufferSize,
+      },
+    });
   } catch (error) {
     throw new SkvqError(
       'BACKEND_INIT_FAILED',

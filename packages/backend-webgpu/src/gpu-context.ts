@@ -15,6 +15,11 @@ export class GpuContext {
   readonly workgroupSize: number;
   /** Largest buffer one binding may hold: the device's limits, or a smaller cap. */
   readonly maxBindingBytes: number;
+  /**
+   * Bytes this context moved between host and device, cumulative: every upload (kernel
+   * inputs, uniforms, store writes) and every readback (results, store reads).
+   */
+  readonly transfers = { bytesToDevice: 0, bytesFromDevice: 0 };
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly ownsDevice: boolean;
 
@@ -60,6 +65,7 @@ export class GpuContext {
     });
     new Uint8Array(buffer.getMappedRange()).set(bytes);
     buffer.unmap();
+    this.transfers.bytesToDevice += size;
     return buffer;
   }
 
@@ -80,6 +86,7 @@ export class GpuContext {
     });
     new Uint32Array(buffer.getMappedRange()).set(words);
     buffer.unmap();
+    this.transfers.bytesToDevice += size;
     return buffer;
   }
 
@@ -111,11 +118,16 @@ export class GpuContext {
     pass.end();
   }
 
-  /** Submits `record`'s commands, then reads `source` back (`bytes` bytes). */
+  /**
+   * Submits `record`'s commands, then reads `bytes` bytes of `source` back from byte
+   * `sourceOffset` (a multiple of 4). `source` may be a function: a buffer that `record`
+   * makes.
+   */
   async run(
     record: (encoder: GPUCommandEncoder) => void,
-    source: GPUBuffer,
+    source: GPUBuffer | (() => GPUBuffer),
     bytes: number,
+    sourceOffset = 0,
   ): Promise<ArrayBuffer> {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const readback = this.device.createBuffer({
@@ -129,7 +141,8 @@ export class GpuContext {
     try {
       const encoder = this.device.createCommandEncoder();
       record(encoder);
-      encoder.copyBufferToBuffer(source, 0, readback, 0, size);
+      const from = typeof source === 'function' ? source() : source;
+      encoder.copyBufferToBuffer(from, sourceOffset, readback, 0, size);
       this.device.queue.submit([encoder.finish()]);
     } catch (error) {
       recordError = error;
@@ -141,6 +154,7 @@ export class GpuContext {
         throw new SkvqError('BACKEND_DEVICE_ERROR', `webgpu: ${gpuError.message}`);
       }
       await readback.mapAsync(MAP_MODE_READ);
+      this.transfers.bytesFromDevice += size;
       return readback.getMappedRange().slice(0);
     } catch (error) {
       if (error instanceof SkvqError) throw error;

@@ -8,3 +8,4 @@ export { dequantizeWebgpu } from './dequantize.js';
 export { acquireDevice } from './device.js';
 export { GpuContext } from './gpu-context.js';
 export { quantizeBlockWebgpu, quantizeTokensWebgpu } from './quantize.js';
+export type { WebgpuStorage } from './store/device-storage.js';

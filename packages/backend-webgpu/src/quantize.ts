@@ -22,9 +22,11 @@ import {
   codeWordsPerRow,
   packWgsl,
   paramsWgsl,
+  QUANTIZE_UNIFORM_WORDS,
   type QuantizeShape,
   quantizeShape,
   shapeKey,
+  type XSource,
 } from './wgsl/quantize.js';
 
 /** perm (identity when null) | groupOf | groupOffsets, the `aux` binding of the kernels. */
@@ -39,11 +41,11 @@ export function tokenGroupAux(layout: TokenGroupLayout): Uint32Array {
   return aux;
 }
 
-function alphaBits(alpha: number): number {
+export function alphaBits(alpha: number): number {
   return new Uint32Array(new Float32Array([alpha]).buffer)[0] as number;
 }
 
-function metaRangeError(where: string, token: number, meta: MetaFormat): SkvqError {
+export function metaRangeError(where: string, token: number, meta: MetaFormat): SkvqError {
   return new SkvqError(
     'INVALID_ARGUMENT',
     `${where}: a scale or zero of token ${token} is out of the ${meta} range; the activations are too large for this metadata format (use fp16 or fp32 metadata)`,
@@ -51,56 +53,128 @@ function metaRangeError(where: string, token: number, meta: MetaFormat): SkvqErr
   );
 }
 
-/** Runs both passes and returns the staging bytes. */
-async function runQuantize(
+/** One quantize job's geometry: what both passes and the staging layout need. */
+export interface QuantizeJob {
+  shape: QuantizeShape;
+  aux: Uint32Array;
+  tokens: number;
+  alpha: number;
+  units: number;
+  words: number;
+  rowBytes: number;
+  metaBytes: number;
+}
+
+/**
+ * Records the params and pack passes of `job` reading x from `xBuf` (at byte `xOff` for a
+ * store source) into a new staging buffer. Returns the buffers it made (staging last);
+ * the caller destroys them once its commands are submitted.
+ */
+export function recordQuantize(
   ctx: GpuContext,
-  shape: QuantizeShape,
-  x: Float32Array,
-  aux: Uint32Array,
-  tokens: number,
-  alpha: number,
-  units: number,
-  words: number,
-  rowBytes: number,
-  metaBytes: number,
-): Promise<Uint8Array> {
+  encoder: GPUCommandEncoder,
+  job: QuantizeJob,
+  xBuf: GPUBuffer,
+  xOff: number,
+  /** job.aux already on the device (store kernels keep one per layout); else uploaded. */
+  auxOnDevice?: GPUBuffer,
+): { made: GPUBuffer[]; staging: GPUBuffer } {
+  const { shape, units, words, rowBytes, metaBytes } = job;
   const wg = shape.workgroup;
   const params = ctx.pipeline(shapeKey('q-params', shape), () => paramsWgsl(shape));
   const pack = ctx.pipeline(`${shapeKey('q-pack', shape)}:${rowBytes}:${metaBytes}`, () =>
     packWgsl(shape, rowBytes, metaBytes),
   );
-  const buffers = [
-    ctx.uniform(new Uint32Array([tokens, alphaBits(alpha), units, words])),
-    ctx.storage(x),
-    ctx.storage(aux),
-    ctx.output(units * 16),
-    ctx.output(words * 4),
-  ];
-  const [uniforms, xBuf, auxBuf, paramsBuf, staging] = buffers as [
-    GPUBuffer,
-    GPUBuffer,
-    GPUBuffer,
-    GPUBuffer,
-    GPUBuffer,
-  ];
+  const words8 = new Uint32Array(QUANTIZE_UNIFORM_WORDS);
+  words8.set([job.tokens, alphaBits(job.alpha), units, words, xOff]);
+  const uniforms = ctx.uniform(words8);
+  const auxBuf = auxOnDevice ?? ctx.storage(job.aux);
+  const paramsBuf = ctx.output(units * 16);
+  const staging = ctx.output(words * 4);
+  ctx.dispatch(encoder, params, [uniforms, xBuf, auxBuf, paramsBuf], [Math.ceil(units / wg)]);
+  ctx.dispatch(
+    encoder,
+    pack,
+    [uniforms, xBuf, auxBuf, paramsBuf, staging],
+    [Math.ceil(words / wg)],
+  );
+  const made = [uniforms, paramsBuf, staging];
+  if (auxOnDevice === undefined) made.push(auxBuf);
+  return { made, staging };
+}
+
+/** Runs both passes over host rows and returns the staging bytes. */
+async function runQuantize(
+  ctx: GpuContext,
+  job: QuantizeJob,
+  x: Float32Array,
+): Promise<Uint8Array> {
+  const made: GPUBuffer[] = [ctx.storage(x)];
   try {
+    let staging: GPUBuffer | undefined;
     const bytes = await ctx.run(
       (encoder) => {
-        ctx.dispatch(encoder, params, [uniforms, xBuf, auxBuf, paramsBuf], [Math.ceil(units / wg)]);
-        ctx.dispatch(
-          encoder,
-          pack,
-          [uniforms, xBuf, auxBuf, paramsBuf, staging],
-          [Math.ceil(words / wg)],
-        );
+        const rec = recordQuantize(ctx, encoder, job, made[0] as GPUBuffer, 0);
+        made.push(...rec.made);
+        staging = rec.staging;
       },
-      staging,
-      words * 4,
+      () => staging as GPUBuffer,
+      job.words * 4,
     );
     return new Uint8Array(bytes);
   } finally {
-    destroyAll(buffers);
+    destroyAll(made);
   }
+}
+
+/** The job of quantizeTokens over `count` tokens of a token-group layout. */
+export function tokenGroupJob(
+  ctx: GpuContext,
+  layout: TokenGroupLayout,
+  count: number,
+  source: XSource,
+): QuantizeJob {
+  const shape = quantizeShape(layout, ctx.workgroupSize, source);
+  const rowBytes = rowCodeBytes(layout);
+  const metaBytes = metaBytesPerUnit(layout);
+  const rowWords = tokenRowWords(rowBytes, metaBytes);
+  return {
+    shape,
+    aux: tokenGroupAux(layout),
+    tokens: count,
+    alpha: layout.alpha,
+    units: count * shape.groups,
+    words: count * rowWords,
+    rowBytes,
+    metaBytes,
+  };
+}
+
+/** Staging words of one token row (token-group): codes | metadata | status. */
+export function tokenRowWords(rowBytes: number, metaBytes: number): number {
+  return codeWordsPerRow(rowBytes) + Math.ceil(metaBytes / 4) + 1;
+}
+
+/** The job of quantizeBlock over one block of a channel-block layout. */
+export function channelBlockJob(
+  ctx: GpuContext,
+  layout: ChannelBlockLayout,
+  source: XSource,
+): QuantizeJob {
+  const shape = quantizeShape(layout, ctx.workgroupSize, source);
+  const rowBytes = rowCodeBytes(layout);
+  const metaBytes = metaBytesPerUnit(layout);
+  const B = layout.blockTokens;
+  return {
+    shape,
+    aux: new Uint32Array(1),
+    tokens: B,
+    alpha: layout.alpha,
+    units: layout.channels,
+    words: B * codeWordsPerRow(rowBytes) + Math.ceil(metaBytes / 4) + 1,
+    rowBytes,
+    metaBytes,
+  };
 }
 
 /** quantizeTokens: token-group layouts, bit for bit as quantizeTokensReference. */
@@ -120,21 +194,10 @@ export async function quantizeTokensWebgpu(
   assertSpan(meta.length, metaOffset, count * metaBytes, 'meta', where);
   assertFinite(x, 0, count * C, where);
   if (count === 0) return;
-  const shape = quantizeShape(layout, ctx.workgroupSize);
+  const job = tokenGroupJob(ctx, layout, count, 'host');
   const codeWords = codeWordsPerRow(rowBytes);
-  const rowWords = codeWords + Math.ceil(metaBytes / 4) + 1;
-  const staging = await runQuantize(
-    ctx,
-    shape,
-    x.subarray(0, count * C),
-    tokenGroupAux(layout),
-    count,
-    layout.alpha,
-    count * shape.groups,
-    count * rowWords,
-    rowBytes,
-    metaBytes,
-  );
+  const rowWords = tokenRowWords(rowBytes, metaBytes);
+  const staging = await runQuantize(ctx, job, x.subarray(0, count * C));
   const status = new Uint32Array(staging.buffer, staging.byteOffset, staging.byteLength / 4);
   for (let t = 0; t < count; t++) {
     // Like the reference, tokens before a failing one stay written.
@@ -161,21 +224,10 @@ export async function quantizeBlockWebgpu(
   assertSpan(codes.length, codesOffset, B * rowBytes, 'codes', where);
   assertSpan(meta.length, metaOffset, metaBytes, 'meta', where);
   assertFinite(x, 0, B * C, where);
-  const shape = quantizeShape(layout, ctx.workgroupSize);
+  const job = channelBlockJob(ctx, layout as ChannelBlockLayout, 'host');
   const codeWords = codeWordsPerRow(rowBytes);
-  const words = B * codeWords + Math.ceil(metaBytes / 4) + 1;
-  const staging = await runQuantize(
-    ctx,
-    shape,
-    x.subarray(0, B * C),
-    new Uint32Array(1),
-    B,
-    layout.alpha,
-    C,
-    words,
-    rowBytes,
-    metaBytes,
-  );
+  const words = job.words;
+  const staging = await runQuantize(ctx, job, x.subarray(0, B * C));
   const status = new Uint32Array(staging.buffer, staging.byteOffset, staging.byteLength / 4);
   if (status[words - 1] !== 0) throw metaRangeError(where, 0, layout.meta);
   for (let t = 0; t < B; t++) {

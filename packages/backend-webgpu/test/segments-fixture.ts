@@ -11,7 +11,7 @@ import {
   type TokenGroupLayout,
 } from '@skvq/core';
 import { encodeFp16, quantizeBlockReference, quantizeTokensReference } from '@skvq/formats';
-import { activations, permutation } from './helpers.js';
+import { activations, permutation } from './random-data.js';
 
 function range(from: number, to: number): Int32Array {
   const p = new Int32Array(to - from);

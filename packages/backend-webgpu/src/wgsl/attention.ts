@@ -25,10 +25,18 @@ export interface AttentionShape {
   workgroup: number;
   chunk: number;
   sums: boolean;
+  /**
+   * Where segments live. 'pool' (host kernels): one uploaded byte pool per stream, RoPE
+   * tables in `floats` after q, one index word per position (segment << 24 | row).
+   * 'store' (store kernels): the arena holding each stream's store buffers, RoPE tables in
+   * a device-resident `rope` binding, four index words per position (key slot, key row,
+   * value slot, value row) kept on the device by attend-tables.ts.
+   */
+  source: 'pool' | 'store';
 }
 
 export function attentionKey(pass: string, s: AttentionShape): string {
-  return `attn-${pass}:${s.queryHeads}:${s.kvHeads}:${s.headDim}:${s.ropeStyle}:${s.rotateKeys}:${s.scale}:${s.workgroup}:${s.chunk}:${s.sums}`;
+  return `attn-${pass}:${s.queryHeads}:${s.kvHeads}:${s.headDim}:${s.ropeStyle}:${s.rotateKeys}:${s.scale}:${s.workgroup}:${s.chunk}:${s.sums}:${s.source}`;
 }
 
 /** Uniform words shared by the three passes (host: attention.ts). */
@@ -68,28 +76,47 @@ export function partialWgsl(s: AttentionShape): string {
   const C = s.kvHeads * D;
   const group = s.queryHeads / s.kvHeads;
   const { a, b } = ropePairs(s.ropeStyle, D);
+  const store = s.source === 'store';
+  const ropeArr = store ? 'rope' : 'floats';
+  // Where position n's key / value row is: its segment descriptor and its row there.
+  const entry = (which: 'k' | 'v') =>
+    store
+      ? `let seg = u.${which}Seg + tables[u.${which}Idx + 4u * n] * ${SEGMENT_STRIDE}u;
+  let row = tables[u.${which}Idx + 4u * n + 1u];`
+      : `let ent = tables[u.${which}Idx + n];
+  let seg = u.${which}Seg + (ent >> 24u) * ${SEGMENT_STRIDE}u;
+  let row = ent & 0xffffffu;`;
+  const bindings = store
+    ? `@group(0) @binding(1) var<storage, read> floats: array<f32>;
+@group(0) @binding(2) var<storage, read> rope: array<f32>;
+@group(0) @binding(3) var<storage, read> kpool: array<u32>;
+@group(0) @binding(4) var<storage, read> vpool: array<u32>;
+@group(0) @binding(5) var<storage, read> tables: array<u32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
+${s.sums ? '@group(0) @binding(7) var<storage, read_write> scores: array<f32>;' : ''}`
+    : `@group(0) @binding(1) var<storage, read> floats: array<f32>;
+@group(0) @binding(2) var<storage, read> kpool: array<u32>;
+@group(0) @binding(3) var<storage, read> vpool: array<u32>;
+@group(0) @binding(4) var<storage, read> tables: array<u32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
+${s.sums ? '@group(0) @binding(6) var<storage, read_write> scores: array<f32>;' : ''}`;
   const dot =
     s.rotateKeys && s.ropeStyle !== 'none'
       ? `for (var i = 0u; i < ${D / 2}u; i++) {
     let ka = elem_kpool(kr, kb0 + ${a});
     let kb = elem_kpool(kr, kb0 + ${b});
     // angle(pos) = angle(hi * tile) + angle(lo): cos/sin by the addition formula.
-    let ch = floats[u.hiCos + hi * ${D / 2}u + i];
-    let sh = floats[u.hiSin + hi * ${D / 2}u + i];
-    let cl = floats[u.loCos + lo * ${D / 2}u + i];
-    let sl = floats[u.loSin + lo * ${D / 2}u + i];
+    let ch = ${ropeArr}[u.hiCos + hi * ${D / 2}u + i];
+    let sh = ${ropeArr}[u.hiSin + hi * ${D / 2}u + i];
+    let cl = ${ropeArr}[u.loCos + lo * ${D / 2}u + i];
+    let sl = ${ropeArr}[u.loSin + lo * ${D / 2}u + i];
     let c = ch * cl - sh * sl;
     let sn = sh * cl + ch * sl;
     dot += floats[qb + ${a}] * (ka * c - kb * sn) + floats[qb + ${b}] * (ka * sn + kb * c);
   }`
       : `for (var d = 0u; d < ${D}u; d++) { dot += floats[qb + d] * elem_kpool(kr, kb0 + d); }`;
   return /* wgsl */ `${UNIFORMS}
-@group(0) @binding(1) var<storage, read> floats: array<f32>;
-@group(0) @binding(2) var<storage, read> kpool: array<u32>;
-@group(0) @binding(3) var<storage, read> vpool: array<u32>;
-@group(0) @binding(4) var<storage, read> tables: array<u32>;
-@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
-${s.sums ? '@group(0) @binding(6) var<storage, read_write> scores: array<f32>;' : ''}
+${bindings}
 ${readerCommonWgsl()}
 ${segmentReaderWgsl('kpool', C)}
 ${segmentReaderWgsl('vpool', C)}
@@ -101,9 +128,8 @@ var<workgroup> sc: array<f32, ${s.chunk}>;
 var<workgroup> red: array<f32, ${s.workgroup}>;
 
 fn score(n: u32, qb: u32, kb0: u32) -> f32 {
-  let ent = tables[u.kIdx + n];
-  let seg = u.kSeg + (ent >> 24u) * ${SEGMENT_STRIDE}u;
-  let kr = row_kpool(seg, ent & 0xffffffu);
+  ${entry('k')}
+  let kr = row_kpool(seg, row);
   let hi = n / u.ropeTile;
   let lo = n % u.ropeTile;
   var dot = 0.0;
@@ -111,8 +137,14 @@ fn score(n: u32, qb: u32, kb0: u32) -> f32 {
   return dot * ${f32Literal(s.scale)};
 }
 
+fn vAt(n: u32, ch: u32) -> f32 {
+  ${entry('v')}
+  return load_vpool(seg, row, ch);
+}
+
 @compute @workgroup_size(${s.workgroup})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  ${store ? '_ = rope[0]; // bound even when keys need no rotation (one bind layout)' : ''}
   let chunk = wid.x;
   let h = wid.y;
   let r = wid.z;
@@ -160,9 +192,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
   for (var d = lid.x; d < ${D}u; d += WG) {
     var acc = 0.0;
     for (var i = 0u; i < count; i++) {
-      let ent = tables[u.vIdx + n0 + i];
-      let seg = u.vSeg + (ent >> 24u) * ${SEGMENT_STRIDE}u;
-      acc += sc[i] * load_vpool(seg, ent & 0xffffffu, kb0 + d);
+      acc += sc[i] * vAt(n0 + i, kb0 + d);
     }
     partials[pb + 2u + d] = acc;
   }

@@ -9,7 +9,7 @@ import {
 import { META_MAX, SCALE_FLOOR } from '@skvq/formats';
 import { packWordWgsl } from './codes.js';
 import { divisionWgsl } from './division.js';
-import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl } from './minifloat.js';
+import { ENCODE_OVERFLOW, f32Literal, metaCodecWgsl, minifloatDecodeWgsl } from './minifloat.js';
 
 /**
  * WGSL of quantize-and-append, two passes:
@@ -36,9 +36,20 @@ export interface QuantizeShape {
   bits: BitWidth;
   meta: MetaFormat;
   workgroup: number;
+  /**
+   * Where x comes from: 'host' = an uploaded array<f32> of its own; 'fp32' / 'fp16' = rows
+   * in a store buffer bound as array<u32>, starting at byte `u.xOff` (store kernels).
+   */
+  source: XSource;
 }
 
-export function quantizeShape(layout: QuantLayout, workgroup: number): QuantizeShape {
+export type XSource = 'host' | 'fp32' | 'fp16';
+
+export function quantizeShape(
+  layout: QuantLayout,
+  workgroup: number,
+  source: XSource = 'host',
+): QuantizeShape {
   return {
     kind: layout.kind,
     channels: layout.channels,
@@ -46,26 +57,44 @@ export function quantizeShape(layout: QuantLayout, workgroup: number): QuantizeS
     bits: layout.bits,
     meta: layout.meta,
     workgroup,
+    source,
   };
 }
 
 export function shapeKey(prefix: string, s: QuantizeShape): string {
-  return `${prefix}:${s.kind}:${s.channels}:${s.groups}:${s.bits}:${s.meta}:${s.workgroup}`;
+  return `${prefix}:${s.kind}:${s.channels}:${s.groups}:${s.bits}:${s.meta}:${s.workgroup}:${s.source}`;
 }
+
+/** Uniform words of both passes: tokens, alphaBits, units, words, xOff (+ padding). */
+export const QUANTIZE_UNIFORM_WORDS = 8;
 
 /** Words of one row's codes, of one unit's metadata region, as the staging layout uses them. */
 export function codeWordsPerRow(rowBytes: number): number {
   return Math.ceil(rowBytes / 4);
 }
 
-function bindings(withStaging: boolean): string {
+/** `fn xAt(i) -> f32`: element i of x ([tokens, channels] row-major) in float32. */
+function xReaderWgsl(source: XSource): string {
+  if (source === 'host') return 'fn xAt(i: u32) -> f32 { return x[i]; }';
+  if (source === 'fp32')
+    return 'fn xAt(i: u32) -> f32 { return bitcast<f32>(x[(u.xOff >> 2u) + i]); }';
+  // fp16 rows decode exactly to float32 (the host decodes them the same way).
+  return `${minifloatDecodeWgsl('h', 'fp16')}
+fn xAt(i: u32) -> f32 {
+  let off = u.xOff + 2u * i;
+  return dec_h((x[off >> 2u] >> ((off & 2u) * 8u)) & 0xffffu);
+}`;
+}
+
+function bindings(withStaging: boolean, source: XSource): string {
   return /* wgsl */ `
-struct Uniforms { tokens: u32, alphaBits: u32, units: u32, words: u32 }
+struct Uniforms { tokens: u32, alphaBits: u32, units: u32, words: u32, xOff: u32, p0: u32, p1: u32, p2: u32 }
 @group(0) @binding(0) var<uniform> u: Uniforms;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${source === 'host' ? 'f32' : 'u32'}>;
 @group(0) @binding(2) var<storage, read> aux: array<u32>;
 @group(0) @binding(3) var<storage, ${withStaging ? 'read' : 'read_write'}> params: array<u32>;
-${withStaging ? '@group(0) @binding(4) var<storage, read_write> staging: array<u32>;' : ''}`;
+${withStaging ? '@group(0) @binding(4) var<storage, read_write> staging: array<u32>;' : ''}
+${xReaderWgsl(source)}`;
 }
 
 /** Pass 1: scale and zero per unit. */
@@ -80,22 +109,22 @@ export function paramsWgsl(s: QuantizeShape): string {
   let start = aux[${2 * C}u + g];
   let end = aux[${2 * C}u + g + 1u];
   let base = t * ${C}u;
-  var mn = x[base + aux[start]];
+  var mn = xAt(base + aux[start]);
   var mx = mn;
   for (var j = start + 1u; j < end; j++) {
-    let v = x[base + aux[j]];
+    let v = xAt(base + aux[j]);
     if (v < mn) { mn = v; }
     if (v > mx) { mx = v; }
   }`
       : `_ = aux[0];
-  var mn = x[unit];
+  var mn = xAt(unit);
   var mx = mn;
   for (var t = 1u; t < u.tokens; t++) {
-    let v = x[t * ${C}u + unit];
+    let v = xAt(t * ${C}u + unit);
     if (v < mn) { mn = v; }
     if (v > mx) { mx = v; }
   }`;
-  return /* wgsl */ `${bindings(false)}
+  return /* wgsl */ `${bindings(false, s.source)}
 ${metaCodecWgsl(s.meta)}
 ${divisionWgsl()}
 
@@ -140,9 +169,9 @@ export function packWgsl(s: QuantizeShape, rowBytes: number, metaBytes: number):
   const tokenGroup = s.kind === 'token-group';
   const codeAt = tokenGroup
     ? `let unit = curT * ${G}u + aux[${C}u + j];
-  let v = x[curT * ${C}u + aux[j]];`
+  let v = xAt(curT * ${C}u + aux[j]);`
     : `let unit = j;
-  let v = x[curT * ${C}u + j];`;
+  let v = xAt(curT * ${C}u + j);`;
   const locate = tokenGroup
     ? `let row = i / ${codeWords + metaWords + 1}u;
   let w = i % ${codeWords + metaWords + 1}u;
@@ -159,7 +188,7 @@ export function packWgsl(s: QuantizeShape, rowBytes: number, metaBytes: number):
   }
   let mw = i - codeTotal;
   _ = aux[0];`;
-  return /* wgsl */ `${bindings(true)}
+  return /* wgsl */ `${bindings(true, s.source)}
 var<private> curT: u32;
 ${divisionWgsl()}
 
