@@ -1,0 +1,135 @@
+/**
+ * gpu.js-subset JavaScript that reads bytes, 16-bit words and float32 values out of a store
+ * buffer's texture. A store buffer holds its bytes as 16-bit words, one float per word:
+ * word w = byte 2w + 256 * byte 2w+1 (exact in float32), so every read below is float
+ * arithmetic on exact integers (GLSL ES 1.00 has no bit operations, and float textures are
+ * the only ones gpu.js keeps on the device). Divisions are by powers of two (exact) and
+ * every floor is of a value at least 0.5 / 256 from an integer.
+ *
+ * Each helper declares variables named after `out`, so one kernel may use it many times.
+ */
+
+/** Byte `at` (a byte offset, any alignment) of texture `tex` into a new variable `out`. */
+export function byteAtJs(tex: string, at: string, out: string): string {
+  return `
+    const ${out}I = Math.floor((${at} + 0.5) / 2);
+    const ${out}W = ${tex}[${out}I];
+    const ${out}H = Math.floor((${out}W + 0.5) / 256);
+    let ${out} = ${out}W - 256 * ${out}H;
+    if (${at} - 2 * ${out}I > 0.5) {
+      ${out} = ${out}H;
+    }`;
+}
+
+/** The little-endian 16-bit value at byte `at` (one fetch when `at` is even, else two). */
+export function u16AtJs(tex: string, at: string, out: string): string {
+  return `
+    const ${out}I = Math.floor((${at} + 0.5) / 2);
+    let ${out} = ${tex}[${out}I];
+    if (${at} - 2 * ${out}I > 0.5) {
+      const ${out}Hi = Math.floor((${out} + 0.5) / 256);
+      const ${out}Nx = ${tex}[${out}I + 1];
+      ${out} = ${out}Hi + 256 * (${out}Nx - 256 * Math.floor((${out}Nx + 0.5) / 256));
+    }`;
+}
+
+/** Offset in the decode table (storeDecodeTable) of the fp8 E4M3 entries. */
+export const DEC_FP8 = 65536;
+/** Offset of the powers of two 2^(e - 127), e = 0 .. 255. */
+export const DEC_POW2 = 65536 + 256;
+
+/**
+ * The float32 at byte `at` into `out`, rebuilt from its bits: sign, exponent and 23-bit
+ * mantissa are exact integers; (1 + m * 2^-23) is exact in float32 and so is its product
+ * with 2^(e-127) from the decode table. Subnormals (e = 0) are m * 2^-23 * 2^-126, which a
+ * GPU that flushes subnormals reads as zero.
+ */
+export function f32AtJs(tex: string, at: string, out: string): string {
+  return `
+    ${u16AtJs(tex, at, `${out}L`)}
+    ${u16AtJs(tex, `${at} + 2`, `${out}U`)}
+    let ${out}S = 1;
+    let ${out}Hb = ${out}U;
+    if (${out}U > 32767.5) {
+      ${out}S = -1;
+      ${out}Hb = ${out}U - 32768;
+    }
+    const ${out}E = Math.floor((${out}Hb + 0.5) / 128);
+    const ${out}M = (${out}Hb - 128 * ${out}E) * 65536 + ${out}L;
+    let ${out} = 0;
+    if (${out}E < 0.5) {
+      ${out} = ${out}S * (${out}M * 1.1920928955078125e-7) * 1.1754943508222875e-38;
+    } else {
+      ${out} = ${out}S * (1 + ${out}M * 1.1920928955078125e-7) * dec[${DEC_POW2} + ${out}E];
+    }`;
+}
+
+/** A stored scale or zero at byte `at` of `tex`: format `mf` is 0 fp32, 1 fp16, 2 fp8. */
+export function metaAtJs(tex: string, mf: string, at: string, out: string): string {
+  return `
+    let ${out} = 0;
+    if (${mf} < 0.5) {
+      ${f32AtJs(tex, at, `${out}F`)}
+      ${out} = ${out}F;
+    } else if (${mf} < 1.5) {
+      ${u16AtJs(tex, at, `${out}H`)}
+      ${out} = dec[${out}H];
+    } else {
+      ${byteAtJs(tex, at, `${out}B`)}
+      ${out} = dec[${DEC_FP8} + ${out}B];
+    }`;
+}
+
+/** Names of one stream's kernel arguments (textures, then scalars) for storeReadJs. */
+export function sideArgs(s: string): string[] {
+  return [
+    `${s}Data`,
+    `${s}Meta`,
+    `${s}Tab`,
+    `${s}Kind`,
+    `${s}Off`,
+    `${s}RowBytes`,
+    `${s}MOff`,
+    `${s}Row0`,
+    `${s}PerUnit`,
+    `${s}UnitBytes`,
+    `${s}MF`,
+    `${s}MSize`,
+  ];
+}
+
+/**
+ * Channel `ch` of pass row `i` of stream `s` into `out` (see sideArgs and side.ts):
+ * kind 0 is a float32 row, 1 a float16 row (decoded by table), otherwise a packed row
+ * whose code base is the kind: the channel's (byte, divisor, pair) come from the layout
+ * table, the code is floor(pair / divisor) mod base of the byte (and the next one for
+ * 3-bit codes, which straddle bytes), and scale/zero are decoded from the stored metadata:
+ * the reference's f32(f32(code * scale) + zero).
+ */
+export function storeReadJs(s: string, i: string, ch: string, out: string): string {
+  return `
+    let ${out} = 0;
+    if (${s}Kind < 0.5) {
+      ${f32AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 4 * (${ch})`, `${out}F`)}
+      ${out} = ${out}F;
+    } else if (${s}Kind < 1.5) {
+      ${u16AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 2 * (${ch})`, `${out}H`)}
+      ${out} = dec[${out}H];
+    } else {
+      const ${out}T = (${ch}) * 3;
+      const ${out}A = ${s}Off + (${i}) * ${s}RowBytes + ${s}Tab[${out}T];
+      ${byteAtJs(`${s}Data`, `${out}A`, `${out}Lo`)}
+      let ${out}P = ${out}Lo;
+      if (${s}Kind > 7.5 && ${s}Kind < 8.5) {
+        ${byteAtJs(`${s}Data`, `${out}A + 1`, `${out}Nx`)}
+        ${out}P = ${out}Lo + 256 * ${out}Nx;
+      }
+      const ${out}Q = Math.floor((${out}P + 0.5) / ${s}Tab[${out}T + 1]);
+      const ${out}C = ${out}Q - ${s}Kind * Math.floor((${out}Q + 0.5) / ${s}Kind);
+      const ${out}U = Math.floor((${s}Row0 + (${i}) + 0.5) / ${s}PerUnit);
+      const ${out}M = ${s}MOff + ${out}U * ${s}UnitBytes + 2 * ${s}Tab[${out}T + 2] * ${s}MSize;
+      ${metaAtJs(`${s}Meta`, `${s}MF`, `${out}M`, `${out}Sc`)}
+      ${metaAtJs(`${s}Meta`, `${s}MF`, `${out}M + ${s}MSize`, `${out}Ze`)}
+      ${out} = Math.fround(Math.fround(${out}C * ${out}Sc) + ${out}Ze);
+    }`;
+}
