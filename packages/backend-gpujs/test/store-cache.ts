@@ -39,17 +39,40 @@ export interface StepCache {
   values: Stream;
 }
 
-function buildStream(storage: BackendStorage, channels: number, length: number, bits: 2 | 1.5, seed: number): Stream {
+function buildStream(
+  storage: BackendStorage,
+  channels: number,
+  length: number,
+  bits: 2 | 1.5,
+  seed: number,
+): Stream {
   const layout = benchLayout(channels, bits);
   const packed = length - SINKS - WINDOW;
   const store: StoreSegment[] = [];
   const host: KvSegment[] = [];
-  const positions = (first: number, n: number) => Int32Array.from({ length: n }, (_, i) => first + i);
+  const positions = (first: number, n: number) =>
+    Int32Array.from({ length: n }, (_, i) => first + i);
   const sinks = benchRows(seed, SINKS, channels);
-  const sinkView = { buffer: storage.allocate(sinks.byteLength, 'fp'), byteOffset: 0, byteLength: sinks.byteLength };
+  const sinkView = {
+    buffer: storage.allocate(sinks.byteLength, 'fp'),
+    byteOffset: 0,
+    byteLength: sinks.byteLength,
+  };
   storage.write(sinkView.buffer, 0, bytesOf(sinks));
-  store.push({ kind: 'fp', count: SINKS, precision: 'fp32', data: sinkView, positions: positions(0, SINKS) });
-  host.push({ kind: 'fp', count: SINKS, precision: 'fp32', data: sinks, positions: positions(0, SINKS) });
+  store.push({
+    kind: 'fp',
+    count: SINKS,
+    precision: 'fp32',
+    data: sinkView,
+    positions: positions(0, SINKS),
+  });
+  host.push({
+    kind: 'fp',
+    count: SINKS,
+    precision: 'fp32',
+    data: sinks,
+    positions: positions(0, SINKS),
+  });
   for (let t = 0; t < packed; t += PAGE) {
     const n = Math.min(PAGE, packed - t);
     const codes = new Uint8Array(PAGE * rowCodeBytes(layout));
@@ -83,7 +106,11 @@ function buildStream(storage: BackendStorage, channels: number, length: number, 
   };
 }
 
-export function buildStepCache(storage: BackendStorage, channels: number, length: number): StepCache {
+export function buildStepCache(
+  storage: BackendStorage,
+  channels: number,
+  length: number,
+): StepCache {
   return {
     channels,
     length,
@@ -92,19 +119,30 @@ export function buildStepCache(storage: BackendStorage, channels: number, length
   };
 }
 
-/** The segments of a stream whose window holds `w` tokens (the last one at length-1). */
-export function segmentsOf(stream: Stream, length: number, w: number, where: 'store' | 'host') {
-  const first = length - w;
-  const positions = Int32Array.from({ length: w }, (_, i) => first + i);
-  if (where === 'store') {
-    return [
-      ...stream.store,
-      { kind: 'fp' as const, count: w, precision: 'fp32' as const, data: stream.window, positions },
-    ];
-  }
+const windowPositions = (length: number, w: number) =>
+  Int32Array.from({ length: w }, (_, i) => length - w + i);
+
+/** The store segments of a stream whose window holds `w` tokens (the last one at length-1). */
+export function storeSegmentsOf(stream: Stream, length: number, w: number): StoreSegment[] {
+  const positions = windowPositions(length, w);
+  return [
+    ...stream.store,
+    { kind: 'fp' as const, count: w, precision: 'fp32' as const, data: stream.window, positions },
+  ];
+}
+
+/** The same tokens as host segments. */
+export function hostSegmentsOf(stream: Stream, length: number, w: number): KvSegment[] {
+  const positions = windowPositions(length, w);
   return [
     ...stream.host,
-    { kind: 'fp' as const, count: w, precision: 'fp32' as const, data: stream.windowHost, positions },
+    {
+      kind: 'fp' as const,
+      count: w,
+      precision: 'fp32' as const,
+      data: stream.windowHost,
+      positions,
+    },
   ];
 }
 
@@ -138,8 +176,8 @@ export async function storeDecodeStep(
       start: length - 1,
       rows: 1,
       causal: false,
-      keys: segmentsOf(cache.keys, length, w, 'store'),
-      values: segmentsOf(cache.values, length, w, 'store'),
+      keys: storeSegmentsOf(cache.keys, length, w),
+      values: storeSegmentsOf(cache.values, length, w),
       length,
     },
     attrs,
@@ -160,8 +198,8 @@ export async function hostDecodeStep(
     {
       q,
       position: length - 1,
-      keys: segmentsOf(cache.keys, length, w, 'host'),
-      values: segmentsOf(cache.values, length, w, 'host'),
+      keys: hostSegmentsOf(cache.keys, length, w),
+      values: hostSegmentsOf(cache.values, length, w),
       length,
     },
     attrs,

@@ -1,9 +1,20 @@
 import { ATTENTION_RELATIVE_TOLERANCE, benchRows, relativeError } from '@skvq/backend-conformance';
 import { cpuReferenceBackend } from '@skvq/backend-cpu';
-import { type AttentionAttrs, type BackendPlugin, type KvGeometry, transferStatsOf } from '@skvq/core';
+import {
+  type AttentionAttrs,
+  type BackendPlugin,
+  type KvGeometry,
+  transferStatsOf,
+} from '@skvq/core';
 import { expect, test } from 'vitest';
 import { describeModes } from './helpers.js';
-import { buildStepCache, hostDecodeStep, type StepCache, storeDecodeStep, WINDOW } from './store-cache.js';
+import {
+  buildStepCache,
+  hostDecodeStep,
+  type StepCache,
+  storeDecodeStep,
+  WINDOW,
+} from './store-cache.js';
 
 // Small geometry (2 heads x 16, GQA-free), RoPE on pre-RoPE keys: the point is what a
 // decode step moves between host and device, which must not depend on how many tokens
@@ -42,8 +53,12 @@ await describeModes('one decode step over backend-owned storage', (backend, mode
       const s = await measured(backend, () => storeDecodeStep(backend, cache, 1, q, ATTRS));
       const h = await measured(backend, () => hostDecodeStep(backend, cache, 1, q, ATTRS));
       const want = await hostDecodeStep(cpuReferenceBackend, cache, 1, q, ATTRS);
-      expect(relativeError(s.out, want), `store, ${length}`).toBeLessThanOrEqual(ATTENTION_RELATIVE_TOLERANCE);
-      expect(relativeError(h.out, want), `host, ${length}`).toBeLessThanOrEqual(ATTENTION_RELATIVE_TOLERANCE);
+      expect(relativeError(s.out, want), `store, ${length}`).toBeLessThanOrEqual(
+        ATTENTION_RELATIVE_TOLERANCE,
+      );
+      expect(relativeError(h.out, want), `host, ${length}`).toBeLessThanOrEqual(
+        ATTENTION_RELATIVE_TOLERANCE,
+      );
       store.push({ up: s.up, down: s.down });
       host.push({ up: h.up, down: h.down });
       console.info(

@@ -1,7 +1,7 @@
 import { ATTENTION_CHUNK, NEG_LARGE } from '../constants.js';
 import { ROPE_STEP } from '../rope-slice.js';
 import type { AttentionShape } from './attention.js';
-import { sideArgs, storeReadJs } from './store-bytes.js';
+import { type SideVariant, sideArgs, storeReadJs } from './store-bytes.js';
 
 /**
  * Attention kernels over store buffers (store/attend.ts). One pass covers `n` consecutive
@@ -18,14 +18,14 @@ const POSITION = `
     }`;
 
 /** Scores: thread (i, rh) is q(rh) . k(i), keys rotated at their position when pre-RoPE. */
-export function storeScoresSource(shape: AttentionShape): string {
+export function storeScoresSource(shape: AttentionShape, variant: SideVariant): string {
   const { headDim, keyRope } = shape;
   const half = headDim / 2;
   const body =
     keyRope === 'none'
       ? `
     for (let d = 0; d < ${headDim}; d++) {
-      ${storeReadJs('k', 'i', 'kb + d', 'kv')}
+      ${storeReadJs('k', 'i', 'kb + d', 'kv', variant)}
       s += q[qb + d] * kv;
     }`
       : `
@@ -34,8 +34,8 @@ export function storeScoresSource(shape: AttentionShape): string {
     for (let k = 0; k < ${half}; k++) {
       const ca = k * ${keyRope === 'half' ? 1 : 2};
       const cb = ca + ${keyRope === 'half' ? half : 1};
-      ${storeReadJs('k', 'i', 'kb + ca', 'va')}
-      ${storeReadJs('k', 'i', 'kb + cb', 'vb')}
+      ${storeReadJs('k', 'i', 'kb + ca', 'va', variant)}
+      ${storeReadJs('k', 'i', 'kb + cb', 'vb', variant)}
       const lc = rope[lo * ${half} + k];
       const ls = rope[${ROPE_STEP * half} + lo * ${half} + k];
       const hc = rope[${2 * ROPE_STEP * half} + hi * ${half} + k];
@@ -86,7 +86,7 @@ export function storeChunkMaxSource(shape: AttentionShape): string {
  * Chunk partials: thread (x, rh, c), x < headDim: sum over the chunk's visible positions
  * of exp(s - m) v_x; x = headDim: sum of exp(s - m); x = headDim + 1: m (the chunk max).
  */
-export function storeChunkSource(shape: AttentionShape): string {
+export function storeChunkSource(shape: AttentionShape, variant: SideVariant): string {
   const D = shape.headDim;
   return `function (scores, maxes, pos, limits, dec, ${sideArgs('v').join(', ')}, n, posBase, posOff, contiguous) {
     const x = this.thread.x;
@@ -111,7 +111,7 @@ export function storeChunkSource(shape: AttentionShape): string {
           if (x > ${D - 0.5}) {
             acc += e;
           } else {
-            ${storeReadJs('v', 'i', 'ch', 'vv')}
+            ${storeReadJs('v', 'i', 'ch', 'vv', variant)}
             acc += e * vv;
           }
         }

@@ -1,3 +1,5 @@
+import type { MetaFormat } from '@skvq/core';
+
 /**
  * gpu.js-subset JavaScript that reads bytes, 16-bit words and float32 values out of a store
  * buffer's texture. A store buffer holds its bytes as 16-bit words, one float per word:
@@ -64,20 +66,23 @@ export function f32AtJs(tex: string, at: string, out: string): string {
     }`;
 }
 
-/** A stored scale or zero at byte `at` of `tex`: format `mf` is 0 fp32, 1 fp16, 2 fp8. */
-export function metaAtJs(tex: string, mf: string, at: string, out: string): string {
+/** What a kernel variant reads from one stream: fp rows, or packed rows with their metadata format. */
+export type SideVariant = 'fp32' | 'fp16' | 'packed-fp32' | 'packed-fp16' | 'packed-fp8e4m3';
+
+/** A stored scale or zero at byte `at` of `tex`, in metadata format `mf` (fixed per kernel). */
+export function metaAtJs(tex: string, mf: MetaFormat, at: string, out: string): string {
+  if (mf === 'fp32') {
+    return `
+    ${f32AtJs(tex, at, out)}`;
+  }
+  if (mf === 'fp16') {
+    return `
+    ${u16AtJs(tex, at, `${out}H`)}
+    const ${out} = dec[${out}H];`;
+  }
   return `
-    let ${out} = 0;
-    if (${mf} < 0.5) {
-      ${f32AtJs(tex, at, `${out}F`)}
-      ${out} = ${out}F;
-    } else if (${mf} < 1.5) {
-      ${u16AtJs(tex, at, `${out}H`)}
-      ${out} = dec[${out}H];
-    } else {
-      ${byteAtJs(tex, at, `${out}B`)}
-      ${out} = dec[${DEC_FP8} + ${out}B];
-    }`;
+    ${byteAtJs(tex, at, `${out}B`)}
+    const ${out} = dec[${DEC_FP8} + ${out}B];`;
 }
 
 /** Names of one stream's kernel arguments (textures, then scalars) for storeReadJs. */
@@ -99,37 +104,44 @@ export function sideArgs(s: string): string[] {
 }
 
 /**
- * Channel `ch` of pass row `i` of stream `s` into `out` (see sideArgs and side.ts):
- * kind 0 is a float32 row, 1 a float16 row (decoded by table), otherwise a packed row
- * whose code base is the kind: the channel's (byte, divisor, pair) come from the layout
- * table, the code is floor(pair / divisor) mod base of the byte (and the next one for
- * 3-bit codes, which straddle bytes), and scale/zero are decoded from the stored metadata:
- * the reference's f32(f32(code * scale) + zero).
+ * Channel `ch` of pass row `i` of stream `s` into `out` (see sideArgs and segments.ts).
+ * The variant is fixed per compiled kernel (small shaders compile fast): fp32 or fp16 rows
+ * (fp16 decoded by table), or packed rows whose code base is `${s}Kind`: the channel's
+ * (byte, divisor, pair) come from the layout table, the code is floor(pair / divisor) mod
+ * base of the byte (and the next one for 3-bit codes, which straddle bytes), and scale/zero
+ * are decoded from the stored metadata: the reference's f32(f32(code * scale) + zero).
  */
-export function storeReadJs(s: string, i: string, ch: string, out: string): string {
+export function storeReadJs(
+  s: string,
+  i: string,
+  ch: string,
+  out: string,
+  variant: SideVariant,
+): string {
+  if (variant === 'fp32') {
+    return `
+    ${f32AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 4 * (${ch})`, out)}`;
+  }
+  if (variant === 'fp16') {
+    return `
+    ${u16AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 2 * (${ch})`, `${out}H`)}
+    const ${out} = dec[${out}H];`;
+  }
+  const mf = variant.slice('packed-'.length) as MetaFormat;
   return `
-    let ${out} = 0;
-    if (${s}Kind < 0.5) {
-      ${f32AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 4 * (${ch})`, `${out}F`)}
-      ${out} = ${out}F;
-    } else if (${s}Kind < 1.5) {
-      ${u16AtJs(`${s}Data`, `${s}Off + (${i}) * ${s}RowBytes + 2 * (${ch})`, `${out}H`)}
-      ${out} = dec[${out}H];
-    } else {
-      const ${out}T = (${ch}) * 3;
-      const ${out}A = ${s}Off + (${i}) * ${s}RowBytes + ${s}Tab[${out}T];
-      ${byteAtJs(`${s}Data`, `${out}A`, `${out}Lo`)}
-      let ${out}P = ${out}Lo;
-      if (${s}Kind > 7.5 && ${s}Kind < 8.5) {
-        ${byteAtJs(`${s}Data`, `${out}A + 1`, `${out}Nx`)}
-        ${out}P = ${out}Lo + 256 * ${out}Nx;
-      }
-      const ${out}Q = Math.floor((${out}P + 0.5) / ${s}Tab[${out}T + 1]);
-      const ${out}C = ${out}Q - ${s}Kind * Math.floor((${out}Q + 0.5) / ${s}Kind);
-      const ${out}U = Math.floor((${s}Row0 + (${i}) + 0.5) / ${s}PerUnit);
-      const ${out}M = ${s}MOff + ${out}U * ${s}UnitBytes + 2 * ${s}Tab[${out}T + 2] * ${s}MSize;
-      ${metaAtJs(`${s}Meta`, `${s}MF`, `${out}M`, `${out}Sc`)}
-      ${metaAtJs(`${s}Meta`, `${s}MF`, `${out}M + ${s}MSize`, `${out}Ze`)}
-      ${out} = Math.fround(Math.fround(${out}C * ${out}Sc) + ${out}Ze);
-    }`;
+    const ${out}T = (${ch}) * 3;
+    const ${out}A = ${s}Off + (${i}) * ${s}RowBytes + ${s}Tab[${out}T];
+    ${byteAtJs(`${s}Data`, `${out}A`, `${out}Lo`)}
+    let ${out}P = ${out}Lo;
+    if (${s}Kind > 7.5 && ${s}Kind < 8.5) {
+      ${byteAtJs(`${s}Data`, `${out}A + 1`, `${out}Nx`)}
+      ${out}P = ${out}Lo + 256 * ${out}Nx;
+    }
+    const ${out}Q = Math.floor((${out}P + 0.5) / ${s}Tab[${out}T + 1]);
+    const ${out}C = ${out}Q - ${s}Kind * Math.floor((${out}Q + 0.5) / ${s}Kind);
+    const ${out}U = Math.floor((${s}Row0 + (${i}) + 0.5) / ${s}PerUnit);
+    const ${out}M = ${s}MOff + ${out}U * ${s}UnitBytes + 2 * ${s}Tab[${out}T + 2] * ${s}MSize;
+    ${metaAtJs(`${s}Meta`, mf, `${out}M`, `${out}Sc`)}
+    ${metaAtJs(`${s}Meta`, mf, `${out}M + ${s}MSize`, `${out}Ze`)}
+    const ${out} = Math.fround(Math.fround(${out}C * ${out}Sc) + ${out}Ze);`;
 }

@@ -17,7 +17,7 @@ import {
   storeScoresSource,
 } from '../sources/store-attention.js';
 import { deviceTables } from './device-tables.js';
-import { indexStoreStream, type StoreIndex, sideArguments } from './segments.js';
+import { indexStoreStream, type StoreIndex, sideArguments, sideVariant } from './segments.js';
 import type { StoreOps } from './storage.js';
 
 const pow2Floor = (n: number) => 2 ** Math.floor(Math.log2(Math.max(1, n)));
@@ -183,8 +183,8 @@ export function attendStore(
       const shapeKey = `${queryHeads}/${geometry.kvHeads}/${D}/${keyRope}/${tokens}/${rowsPad}`;
       const scores = ctx.run(
         {
-          key: `store-scores:${shapeKey}`,
-          source: storeScoresSource(shape),
+          key: `store-scores:${shapeKey}/${sideVariant(kSeg)}`,
+          source: storeScoresSource(shape, sideVariant(kSeg)),
           output: [tokens, heads],
           constants: {},
           loopMax: D,
@@ -213,8 +213,8 @@ export function attendStore(
       );
       const parts = ctx.run(
         {
-          key: `store-chunks:${shapeKey}`,
-          source: storeChunkSource(shape),
+          key: `store-chunks:${shapeKey}/${sideVariant(vSeg)}`,
+          source: storeChunkSource(shape, sideVariant(vSeg)),
           output: [stride, heads, chunks],
           constants: {},
           loopMax: ATTENTION_CHUNK,

@@ -3,6 +3,8 @@ import type { KernelResult } from '../context.js';
 
 /** Most 16-bit words one store buffer holds: every word index stays an exact float32. */
 export const MAX_BUFFER_WORDS = 1 << 24;
+/** Largest store buffer in bytes (2^24 words of two bytes: 32 MiB). */
+export const MAX_STORE_BUFFER_BYTES = 2 * MAX_BUFFER_WORDS;
 
 /**
  * A buffer of a gpu.js storage: its bytes as a texture of 16-bit words (one float32 per

@@ -9,6 +9,7 @@ import {
 import { validateLayout } from '@skvq/formats';
 import type { KernelResult } from '../context.js';
 import { codeBase } from '../layout-table.js';
+import type { SideVariant } from '../sources/store-bytes.js';
 import { ownView } from './buffer.js';
 import type { DeviceTables } from './device-tables.js';
 
@@ -101,6 +102,11 @@ export function indexStoreStream(
     throw new SkvqError('INVALID_ARGUMENT', `${where}: no segment holds position ${missing}`);
   }
   return { segments, segOf, rowOf };
+}
+
+/** The reader a kernel compiles for a segment (sources/store-bytes.ts storeReadJs). */
+export function sideVariant(seg: StoreSegment): SideVariant {
+  return seg.kind === 'fp' ? seg.precision : `packed-${seg.layout.meta}`;
 }
 
 /**
