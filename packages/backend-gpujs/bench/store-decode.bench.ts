@@ -18,8 +18,9 @@ import { bytesOf } from '../test/store-helpers.js';
  * 32-token fp32 window) with the KV pages held in the gpu.js storage (store attend, the
  * new token written into the window buffers) against the host-array kernel on the same
  * tokens (every call uploads the slices it reads). Then the cost of one storage write of
- * a 4096-channel fp32 row (16 KiB) into buffers of growing size: a gpu.js texture is an
- * immutable kernel output, so a write is a kernel that rewrites the whole buffer.
+ * a 4096-channel fp32 row (16 KiB) into buffers of growing size, both ways: in place with
+ * texSubImage2D (GL modes, texel-aligned writes) and through the write kernel, which
+ * rewrites the whole buffer (a gpu.js texture is an immutable kernel output).
  *
  * SKVQ_BENCH_LENGTHS (default 4096,32768), SKVQ_BENCH_GPUJS_MODES (default headlessgl),
  * SKVQ_BENCH_REPS (default 3).
@@ -86,22 +87,29 @@ describe('gpu.js backend-owned storage, 7B layer decode step', () => {
         }
         const storage = backend.storage as BackendStorage;
         const row = bytesOf(benchRows(9, 1, CHANNELS));
-        console.log('| buffer bytes | write of one 16 KiB row: ms (median) | bytes up |');
+        console.log('| buffer bytes | write path | ms per 16 KiB row write (median) | bytes up |');
         for (const size of [1 << 20, 1 << 22, 1 << 24]) {
-          const buf = storage.allocate(size, 'fp');
-          storage.write(buf, 0, row);
-          const xs: Awaited<ReturnType<typeof timed>>[] = [];
-          for (let rep = 0; rep < REPS; rep++) {
-            xs.push(
-              await timed(backend, async () => {
-                storage.write(buf, (rep + 1) * row.length, row);
-                // A read of 4 bytes waits for the write to finish on the device.
-                await storage.read({ buffer: buf, byteOffset: 0, byteLength: 4 });
-              }),
+          for (const direct of [true, false]) {
+            backend.context().directWrites = direct;
+            const buf = storage.allocate(size, 'fp');
+            storage.write(buf, 0, row);
+            const xs: Awaited<ReturnType<typeof timed>>[] = [];
+            for (let rep = 0; rep < Math.max(3, REPS); rep++) {
+              xs.push(
+                await timed(backend, async () => {
+                  storage.write(buf, (rep + 1) * row.length, row);
+                  // A read of 4 bytes waits for the write to finish on the device.
+                  await storage.read({ buffer: buf, byteOffset: 0, byteLength: 4 });
+                }),
+              );
+            }
+            const path = direct ? 'texSubImage2D (texel-aligned)' : 'write kernel (whole buffer)';
+            console.log(
+              `| ${size} | ${path} | ${median(xs.map((x) => x.ms)).toFixed(1)} | ${xs[0]!.up} |`,
             );
+            storage.release(buf);
           }
-          console.log(`| ${size} | ${median(xs.map((x) => x.ms)).toFixed(1)} | ${xs[0]!.up} |`);
-          storage.release(buf);
+          backend.context().directWrites = true;
         }
         backend.dispose();
       }

@@ -53,6 +53,14 @@ export class GpujsContext {
    * (quantize.ts); tests check that path runs, benchmarks report how rare it is.
    */
   exactRowRecomputes = 0;
+  /**
+   * Store writes of whole texels go straight into the buffer's texture (texSubImage2D,
+   * store/texture-write.ts) in GL modes; false sends every write through the write kernel
+   * (tests compare both; benchmarks measure both).
+   */
+  directWrites = true;
+  /** Store writes that went straight into a texture (tests check the path runs). */
+  directTexelWrites = 0;
   /** Bytes every kernel call and texture read moved between host and device (transfers.ts). */
   readonly transfers: TransferCounter;
 

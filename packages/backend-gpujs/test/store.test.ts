@@ -37,55 +37,62 @@ await describeModes('backend-owned storage', (backend, mode) => {
     expect(backend.mode()).toBe(mode);
   });
 
-  test('writes, copies and reads round-trip at any byte offset', () => {
-    const s = storage();
-    const rng = mulberry32(11);
-    const a = s.allocate(84, 'codes');
-    const b = s.allocate(40, 'meta');
-    const mirrorA = new Uint8Array(84);
-    const mirrorB = new Uint8Array(40);
-    expect(Array.from(s.read({ buffer: a, byteOffset: 0, byteLength: 84 }) as Uint8Array)).toEqual(
-      Array.from(mirrorA),
-    );
-    for (const [off, len] of [
-      [0, 4],
-      [1, 1],
-      [3, 10],
-      [6, 2],
-      [17, 30],
-      [83, 1],
-      [0, 84],
-      [40, 0],
-    ] as const) {
-      const data = Uint8Array.from({ length: len }, () => Math.floor(rng() * 256));
-      s.write(a, off, data);
-      mirrorA.set(data, off);
+  test.each([true, false])(
+    'writes (direct texel writes: %s), copies and reads round-trip at any byte offset',
+    (direct) => {
+      backend.context().directWrites = direct;
+      const s = storage();
+      const rng = mulberry32(11);
+      const a = s.allocate(84, 'codes');
+      const b = s.allocate(40, 'meta');
+      const mirrorA = new Uint8Array(84);
+      const mirrorB = new Uint8Array(40);
       expect(
         Array.from(s.read({ buffer: a, byteOffset: 0, byteLength: 84 }) as Uint8Array),
       ).toEqual(Array.from(mirrorA));
-    }
-    for (const [src, dst, len] of [
-      [0, 0, 40],
-      [1, 4, 7],
-      [4, 1, 9],
-      [33, 19, 20],
-      [50, 39, 1],
-    ] as const) {
-      s.copy({ buffer: a, byteOffset: src, byteLength: len }, b, dst);
-      mirrorB.set(mirrorA.subarray(src, src + len), dst);
+      for (const [off, len] of [
+        [0, 4],
+        [1, 1],
+        [3, 10],
+        [6, 2],
+        [17, 30],
+        [83, 1],
+        [16, 48],
+        [8, 8],
+        [0, 84],
+        [40, 0],
+      ] as const) {
+        const data = Uint8Array.from({ length: len }, () => Math.floor(rng() * 256));
+        s.write(a, off, data);
+        mirrorA.set(data, off);
+        expect(
+          Array.from(s.read({ buffer: a, byteOffset: 0, byteLength: 84 }) as Uint8Array),
+        ).toEqual(Array.from(mirrorA));
+      }
+      for (const [src, dst, len] of [
+        [0, 0, 40],
+        [1, 4, 7],
+        [4, 1, 9],
+        [33, 19, 20],
+        [50, 39, 1],
+      ] as const) {
+        s.copy({ buffer: a, byteOffset: src, byteLength: len }, b, dst);
+        mirrorB.set(mirrorA.subarray(src, src + len), dst);
+        expect(
+          Array.from(s.read({ buffer: b, byteOffset: 0, byteLength: 40 }) as Uint8Array),
+        ).toEqual(Array.from(mirrorB));
+      }
+      // Within one buffer, overlapping: the copy reads the buffer as it was before.
+      s.copy({ buffer: a, byteOffset: 5, byteLength: 30 }, a, 8);
+      mirrorA.copyWithin(8, 5, 35);
       expect(
-        Array.from(s.read({ buffer: b, byteOffset: 0, byteLength: 40 }) as Uint8Array),
-      ).toEqual(Array.from(mirrorB));
-    }
-    // Within one buffer, overlapping: the copy reads the buffer as it was before.
-    s.copy({ buffer: a, byteOffset: 5, byteLength: 30 }, a, 8);
-    mirrorA.copyWithin(8, 5, 35);
-    expect(Array.from(s.read({ buffer: a, byteOffset: 3, byteLength: 50 }) as Uint8Array)).toEqual(
-      Array.from(mirrorA.subarray(3, 53)),
-    );
-    s.release(a);
-    s.release(b);
-  });
+        Array.from(s.read({ buffer: a, byteOffset: 3, byteLength: 50 }) as Uint8Array),
+      ).toEqual(Array.from(mirrorA.subarray(3, 53)));
+      s.release(a);
+      s.release(b);
+      backend.context().directWrites = true;
+    },
+  );
 
   test('transfers count what crosses: a write uploads about its bytes, a copy nothing', () => {
     const s = storage();

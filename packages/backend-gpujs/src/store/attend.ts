@@ -163,6 +163,7 @@ export function attendStore(
         constants: {},
         pipeline: true,
         immutable: true,
+        packed: true,
       },
       [],
     );
@@ -239,6 +240,7 @@ export function attendStore(
           loopMax: chunks,
           pipeline: true,
           immutable: true,
+          packed: true,
         },
         [parts, state, chunks],
       );

@@ -17,6 +17,7 @@ import {
   ZEROS_SOURCE,
 } from '../sources/store-buffers.js';
 import { GpujsStoreBuffer, MAX_BUFFER_WORDS, ownBuffer, ownView } from './buffer.js';
+import { writeTexels } from './texture-write.js';
 
 const pow2Ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
 
@@ -72,6 +73,12 @@ export class StoreOps {
       const at = byteOffset + k;
       const w = (at >> 1) - w0;
       vals[w] = (vals[w] as number) + ((at & 1) === 1 ? 256 : 1) * (data[k] as number);
+    }
+    const direct = this.ctx.directWrites ? writeTexels(buffer.texture, w0, vals) : undefined;
+    if (direct !== undefined) {
+      this.ctx.transfers.bytesToDevice += direct;
+      this.ctx.directTexelWrites++;
+      return;
     }
     this.replace(
       buffer,
