@@ -94,6 +94,30 @@ await describeModes('backend-owned storage', (backend, mode) => {
     },
   );
 
+  test('buffers of one size never share a texture (in-place writes stay in their buffer)', () => {
+    // gpu.js's immutable outputs are copy-on-write clones of the kernel's own texture; a
+    // texel written in place must still land in exactly one buffer.
+    const s = storage();
+    const bufs = [0, 1, 2].map(() => s.allocate(64, 'fp'));
+    const mirrors = bufs.map(() => new Uint8Array(64));
+    const rng = mulberry32(5);
+    for (let round = 0; round < 6; round++) {
+      const k = round % 3;
+      const data = Uint8Array.from({ length: 16 }, () => Math.floor(rng() * 256));
+      // Even rounds: whole texels (in place on GL); odd rounds: unaligned (write kernel).
+      const at = round % 2 === 0 ? 16 : 5;
+      s.write(bufs[k]!, at, data);
+      mirrors[k]!.set(data, at);
+      s.copy({ buffer: bufs[(k + 1) % 3]!, byteOffset: 0, byteLength: 8 }, bufs[(k + 2) % 3]!, 40);
+      mirrors[(k + 2) % 3]!.set(mirrors[(k + 1) % 3]!.subarray(0, 8), 40);
+      for (const [i, b] of bufs.entries()) {
+        const got = s.read({ buffer: b, byteOffset: 0, byteLength: 64 }) as Uint8Array;
+        expect(Array.from(got), `round ${round}, buffer ${i}`).toEqual(Array.from(mirrors[i]!));
+      }
+    }
+    for (const b of bufs) s.release(b);
+  });
+
   test('transfers count what crosses: a write uploads about its bytes, a copy nothing', () => {
     const s = storage();
     const buf = s.allocate(1 << 16, 'fp');
