@@ -1,7 +1,7 @@
 import { ATTENTION_CHUNK, NEG_LARGE } from '../constants.js';
 import { ROPE_STEP } from '../rope-slice.js';
 import type { AttentionShape } from './attention.js';
-import { type SideVariant, sideArgs, storeReadJs } from './store-bytes.js';
+import { type SideVariant, sideArgs, storeReadJs, tableEntryJs } from './store-bytes.js';
 
 /**
  * Attention kernels over store buffers (store/attend.ts). One pass covers `n` consecutive
@@ -101,6 +101,7 @@ export function storeChunkSource(shape: AttentionShape, variant: SideVariant): s
     const kvh = Math.floor((h + 0.5) / ${shape.queryHeads / shape.kvHeads});
     const ch = kvh * ${D} + Math.min(x, ${D - 1});
     const lim = limits[r];
+    ${variant.startsWith('packed') ? tableEntryJs('v', 'ch', 'ct') : ''}
     let acc = 0;
     for (let k = 0; k < ${ATTENTION_CHUNK}; k++) {
       const i = c * ${ATTENTION_CHUNK} + k;
@@ -111,7 +112,7 @@ export function storeChunkSource(shape: AttentionShape, variant: SideVariant): s
           if (x > ${D - 0.5}) {
             acc += e;
           } else {
-            ${storeReadJs('v', 'i', 'ch', 'vv', variant)}
+            ${storeReadJs('v', 'i', 'ch', 'vv', variant, variant.startsWith('packed') ? 'ct' : undefined)}
             acc += e * vv;
           }
         }

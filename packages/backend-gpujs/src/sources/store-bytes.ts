@@ -117,6 +117,7 @@ export function storeReadJs(
   ch: string,
   out: string,
   variant: SideVariant,
+  table?: string,
 ): string {
   if (variant === 'fp32') {
     return `
@@ -128,20 +129,34 @@ export function storeReadJs(
     const ${out} = dec[${out}H];`;
   }
   const mf = variant.slice('packed-'.length) as MetaFormat;
+  // The channel's layout-table entry, or the variables tableEntryJs declared before a loop.
+  const t = table ?? `${out}E`;
   return `
-    const ${out}T = (${ch}) * 3;
-    const ${out}A = ${s}Off + (${i}) * ${s}RowBytes + ${s}Tab[${out}T];
+    ${table === undefined ? tableEntryJs(s, ch, t) : ''}
+    const ${out}A = ${s}Off + (${i}) * ${s}RowBytes + ${t}By;
     ${byteAtJs(`${s}Data`, `${out}A`, `${out}Lo`)}
     let ${out}P = ${out}Lo;
     if (${s}Kind > 7.5 && ${s}Kind < 8.5) {
       ${byteAtJs(`${s}Data`, `${out}A + 1`, `${out}Nx`)}
       ${out}P = ${out}Lo + 256 * ${out}Nx;
     }
-    const ${out}Q = Math.floor((${out}P + 0.5) / ${s}Tab[${out}T + 1]);
+    const ${out}Q = Math.floor((${out}P + 0.5) / ${t}Dv);
     const ${out}C = ${out}Q - ${s}Kind * Math.floor((${out}Q + 0.5) / ${s}Kind);
     const ${out}U = Math.floor((${s}Row0 + (${i}) + 0.5) / ${s}PerUnit);
-    const ${out}M = ${s}MOff + ${out}U * ${s}UnitBytes + 2 * ${s}Tab[${out}T + 2] * ${s}MSize;
+    const ${out}M = ${s}MOff + ${out}U * ${s}UnitBytes + 2 * ${t}Pr * ${s}MSize;
     ${metaAtJs(`${s}Meta`, mf, `${out}M`, `${out}Sc`)}
     ${metaAtJs(`${s}Meta`, mf, `${out}M + ${s}MSize`, `${out}Ze`)}
     const ${out} = Math.fround(Math.fround(${out}C * ${out}Sc) + ${out}Ze);`;
+}
+
+/**
+ * Declares `${t}By`, `${t}Dv`, `${t}Pr`: channel `ch`'s (byte, divisor, pair) from stream
+ * `s`'s layout table. A kernel whose channel is fixed per thread declares them once before
+ * its loop over rows (one layout per pass) and saves three fetches per value.
+ */
+export function tableEntryJs(s: string, ch: string, t: string): string {
+  return `
+    const ${t}By = ${s}Tab[(${ch}) * 3];
+    const ${t}Dv = ${s}Tab[(${ch}) * 3 + 1];
+    const ${t}Pr = ${s}Tab[(${ch}) * 3 + 2];`;
 }
