@@ -63,7 +63,7 @@ export interface UnitPlan {
   paramStride: number;
 }
 
-export const plans = new WeakMap<QuantLayout, Omit<UnitPlan, 'statRows' | 'codeRows'>>();
+const plans = new WeakMap<QuantLayout, Omit<UnitPlan, 'statRows' | 'codeRows'>>();
 
 export function planFor(layout: QuantLayout): Omit<UnitPlan, 'statRows' | 'codeRows'> {
   const cached = plans.get(layout);

@@ -234,7 +234,11 @@ export function createGpujsStorage(
     release(buffer) {
       const own = ownBuffer(owner, buffer, `${where} release`);
       own.released = true;
-      opsOf().ctx.free(own.texture);
+      try {
+        ops?.ctx.free(own.texture);
+      } catch {
+        // After dispose() the texture went with its context: nothing is left to free.
+      }
       own.texture = undefined;
     },
     transferStats(): TransferStats {
