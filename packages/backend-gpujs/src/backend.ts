@@ -24,6 +24,8 @@ import {
   modeOfKernel,
 } from './modes.js';
 import { quantizeBlockGpujs, quantizeTokensGpujs } from './quantize.js';
+import { gpujsStoreKernels } from './store/kernels.js';
+import { createGpujsStorage } from './store/storage.js';
 
 export interface GpujsBackendOptions {
   /**
@@ -52,6 +54,12 @@ export interface GpujsBackendOptions {
    * and 0 none: both give the reference bytes, which is how the tests check each path.
    */
   quantBoundaryMargin?: number;
+  /**
+   * Keep caches' KV bytes on the device (default true): the backend then offers a device
+   * `storage` whose buffers are textures kept between calls (store/storage.ts). false:
+   * caches keep host arrays and every kernel call uploads what it reads.
+   */
+  storage?: boolean;
   /** Registry name (default 'gpujs'). */
   name?: string;
   /** Registry priority (default GPUJS_PRIORITY: below WebGPU, above the CPU backends). */
@@ -90,8 +98,10 @@ async function loadModule(options: GpujsBackendOptions, name: string): Promise<G
 
 /**
  * A gpu.js backend: WebGL2/WebGL in browsers, headless-gl in Node (under a display, e.g.
- * Xvfb), WebAssembly or plain JavaScript otherwise. Kernels take and return host typed
- * arrays (core/src/kernels.ts); each call uploads its inputs and reads the results back.
+ * Xvfb), WebAssembly or plain JavaScript otherwise. Its `kernels` take and return host
+ * typed arrays (core/src/kernels.ts): each call uploads its inputs and reads the results
+ * back. Its `storage` keeps KV pages on the device as textures, and its store kernels
+ * quantize into them and attend over them in place (store/).
  */
 export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBackend {
   const name = options.name ?? GPUJS_BACKEND_NAME;
@@ -129,6 +139,8 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
       decode: (inputs) => attendDecodeGpujs(context(), inputs, attrs),
       prefill: (inputs) => attendPrefillGpujs(context(), inputs, attrs),
     });
+  const storage =
+    options.storage === false ? undefined : createGpujsStorage(context, name, gpujsStoreKernels);
   const kernels: Kernels = {
     quantizeTokens: (inputs) => quantizeTokensGpujs(context(), inputs),
     quantizeBlock: (inputs) => quantizeBlockGpujs(context(), inputs),
@@ -143,6 +155,10 @@ export function createGpujsBackend(options: GpujsBackendOptions = {}): GpujsBack
       'gpu.js kernels (WebGL2, WebGL, headless-gl, or CPU): fused attention over packed pages',
     priority: options.priority ?? GPUJS_PRIORITY,
     kernels,
+    ...(storage === undefined ? {} : { storage }),
+    // Every upload and readback of every kernel, store or not (transfers.ts).
+    transferStats: () =>
+      ctx === undefined ? { bytesToDevice: 0, bytesFromDevice: 0 } : ctx.transfers.snapshot(),
     context,
     mode: () => context().mode,
     // What gpu.js really runs on ("gpujs (webgl2)"); before init() only the name is known.

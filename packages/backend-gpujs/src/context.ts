@@ -7,6 +7,7 @@ import {
   type GpujsModule,
   modeOfKernel,
 } from './modes.js';
+import { TransferCounter } from './transfers.js';
 
 /** A kernel to compile: its JavaScript source (gpu.js's subset), output and constants. */
 export interface KernelSpec {
@@ -21,6 +22,13 @@ export interface KernelSpec {
   returnType?: 'Number' | 'Array(4)';
   /** Keep the result on the device (a texture the next kernel reads). */
   pipeline?: boolean;
+  /**
+   * Every call returns a new texture (gpu.js otherwise reuses one output texture per
+   * kernel, so a result kept across calls, like a store buffer, would be overwritten).
+   */
+  immutable?: boolean;
+  /** Four values per RGBA texel (gpu.js optimizeFloatMemory): store buffers and readbacks. */
+  packed?: boolean;
 }
 
 /** Something gpu.js returned: an array (nested per output dimension) or a texture. */
@@ -36,10 +44,25 @@ export class GpujsContext {
   private readonly kernels = new Map<string, GpujsKernelFunction>();
   private checked = new Set<string>();
   /**
+   * Results of pipeline kernels: textures on GL, but plain arrays in gpu.js's cpu and
+   * webasm modes, where they must not be counted as uploads when a kernel reads them.
+   */
+  private readonly onDevice = new WeakSet<object>();
+  /**
    * Quantized rows the host recomputed because a value lay within the boundary margin
    * (quantize.ts); tests check that path runs, benchmarks report how rare it is.
    */
   exactRowRecomputes = 0;
+  /**
+   * Store writes of whole texels go straight into the buffer's texture (texSubImage2D,
+   * store/texture-write.ts) in GL modes; false sends every write through the write kernel
+   * (tests compare both; benchmarks measure both).
+   */
+  directWrites = true;
+  /** Store writes that went straight into a texture (tests check the path runs). */
+  directTexelWrites = 0;
+  /** Bytes every kernel call and texture read moved between host and device (transfers.ts). */
+  readonly transfers: TransferCounter;
 
   constructor(
     readonly module: GpujsModule,
@@ -50,7 +73,9 @@ export class GpujsContext {
     readonly maxSliceTokens: number = MAX_SLICE_TOKENS,
     /** Quantize values this close to a rounding boundary are recomputed on the host. */
     readonly quantBoundaryMargin: number = QUANT_BOUNDARY_MARGIN,
-  ) {}
+  ) {
+    this.transfers = new TransferCounter(module, mode);
+  }
 
   /** Runs a kernel (compiled on first use) and returns what gpu.js returned. */
   run(spec: KernelSpec, args: readonly unknown[]): KernelResult {
@@ -60,6 +85,11 @@ export class GpujsContext {
       this.kernels.set(spec.key, fn);
     }
     let result: unknown;
+    for (const arg of args) {
+      if (ArrayBuffer.isView(arg) && !this.onDevice.has(arg)) {
+        this.transfers.upload((arg as Float32Array).length);
+      }
+    }
     try {
       result = fn(...args);
     } catch (error) {
@@ -79,6 +109,15 @@ export class GpujsContext {
       }
       this.checked.add(spec.key);
     }
+    if (spec.pipeline === true) {
+      if (typeof result === 'object' && result !== null) this.onDevice.add(result);
+    } else {
+      const lanes = spec.returnType === 'Array(4)' ? 4 : 1;
+      this.transfers.readback(
+        fn.kernel as { texSize?: ArrayLike<number> } | undefined,
+        lanes * spec.output.reduce((a, b) => a * b, 1),
+      );
+    }
     return result;
   }
 
@@ -93,6 +132,8 @@ export class GpujsContext {
         precision: 'single',
         tactic: 'precision',
         pipeline: spec.pipeline === true,
+        immutable: spec.immutable === true,
+        optimizeFloatMemory: spec.packed === true,
         ...(spec.returnType === undefined ? {} : { returnType: spec.returnType }),
         loopMaxIterations: Math.max(1000, spec.loopMax ?? 0),
       });
@@ -103,6 +144,26 @@ export class GpujsContext {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * The values of a pipeline result (a texture on GL, an array elsewhere) on the host,
+   * counted as a readback of the texture.
+   */
+  readTexture(result: KernelResult, size: number): Float32Array {
+    const tex = result as { size?: ArrayLike<number> };
+    this.transfers.readback(ArrayBuffer.isView(result) ? undefined : { texSize: tex.size }, size);
+    return flatten(result, size);
+  }
+
+  /** The first `size` values of a kernel's host result (run() counted the readback). */
+  readResult(result: KernelResult, size: number): Float32Array {
+    return flatten(result, size);
+  }
+
+  /** Frees a pipeline result (GL textures; arrays are left to the garbage collector). */
+  free(result: KernelResult): void {
+    (result as { delete?: () => void } | undefined)?.delete?.();
   }
 
   /** Kernels compiled so far (tests and benchmarks). */

@@ -22,3 +22,5 @@ export {
   modeOfKernel,
 } from './modes.js';
 export { quantizeBlockGpujs, quantizeTokensGpujs } from './quantize.js';
+export { MAX_STORE_BUFFER_BYTES } from './store/buffer.js';
+export { TransferCounter } from './transfers.js';

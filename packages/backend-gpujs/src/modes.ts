@@ -31,6 +31,10 @@ export interface GpujsModule {
   WebGLKernel?: KernelClass;
   WebAssemblyKernel?: KernelClass;
   CPUKernel?: KernelClass;
+  /** gpu.js's helpers; the transfer counter sizes uploads the way gpu.js pads them. */
+  utils?: {
+    getMemoryOptimizedFloatTextureSize(dimensions: number[], bitRatio: number): ArrayLike<number>;
+  };
 }
 
 /**

@@ -41,7 +41,7 @@ import { codesSource, minMaxSource } from './sources/quantize.js';
  */
 
 /** How the units and elements of one quantize call are laid out for the kernels. */
-interface UnitPlan {
+export interface UnitPlan {
   bits: BitWidth;
   meta: MetaFormat;
   alpha: number;
@@ -65,7 +65,7 @@ interface UnitPlan {
 
 const plans = new WeakMap<QuantLayout, Omit<UnitPlan, 'statRows' | 'codeRows'>>();
 
-function planFor(layout: QuantLayout): Omit<UnitPlan, 'statRows' | 'codeRows'> {
+export function planFor(layout: QuantLayout): Omit<UnitPlan, 'statRows' | 'codeRows'> {
   const cached = plans.get(layout);
   if (cached !== undefined) return cached;
   const C = layout.channels;
@@ -233,7 +233,7 @@ function exactRow(
   packCodes(plan.bits, scratch, out, 0);
 }
 
-function writeParams(
+export function writeParams(
   meta: MetaFormat,
   out: Uint8Array,
   offset: number,
