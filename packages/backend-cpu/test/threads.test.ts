@@ -305,7 +305,7 @@ describe('threaded cpu backend', () => {
     expect(single.label?.()).toBe('cpu (WebAssembly SIMD decode)');
     // From the TypeScript sources there is no built worker script: one thread, and why.
     const noScript = createCpuBackend({ threads: 2 });
-    expect(noScript.label?.()).toMatch(/1 thread: no worker script/);
+    expect(noScript.label?.()).toMatch(/1 thread: no cpu-worker\.js next to this module/);
     expect(noScript.storage).toBeUndefined();
     for (const threads of [0, 1.5, -1]) {
       expect(() => createCpuBackend({ threads })).toThrow(/threads must be an integer >= 1/);
