@@ -934,6 +934,137 @@
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
         (br $bl)))
     (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+;; ---- Packed keys stored after RoPE (or no RoPE): scored in the quantized domain ------
+  ;; With no rotation per key, q . k over the channels of one group g and one KV head kh is
+  ;;   sum_j q_j (s_g c_j + z_g) = s_g * sum_j q_j c_j + z_g * sum_j q_j,
+  ;; so the codes are never dequantized: per block, each run (the channels of one KV head
+  ;; within one group) accumulates q_j * code_j, four tokens per vector, and is then scaled
+  ;; once by the group's scale, plus its zero times the run's query sum (once per step).
+  ;; Host tables (fused-runs.ts; runs ordered by KV head, then group):
+  ;;   ridx [k]: 4 * stored position j of the k-th channel in run order;
+  ;;   runs [r]: (end k of run r, 32 * its group);  headRuns [kh]: end r of head kh's runs;
+  ;;   qs [k][gq]: rotated query value of the channel for query head kh * group + gq;
+  ;;   qrun [r][gq]: sum of qs over run r.
+  (global $ridx (mut i32) (i32.const 0))
+  (global $runs (mut i32) (i32.const 0))
+  (global $headRuns (mut i32) (i32.const 0))
+  (global $qs (mut i32) (i32.const 0))
+  (global $qrun (mut i32) (i32.const 0))
+
+  (func (export "configureRuns")
+    (param $ridx i32) (param $runs i32) (param $headRuns i32) (param $qs i32) (param $qrun i32)
+    (global.set $ridx (local.get $ridx))
+    (global.set $runs (local.get $runs))
+    (global.set $headRuns (local.get $headRuns))
+    (global.set $qs (local.get $qs))
+    (global.set $qrun (local.get $qrun)))
+
+  ;; Blocks are taken in pairs (b, b + 1; the last block of an odd count pairs with itself
+  ;; and writes its scores twice), the second decoded into tbuf2: one index load and one
+  ;; query load then serve eight tokens.
+  (global $tbuf2 (mut i32) (i32.const 0))
+  (func (export "configureTbuf2") (param $at i32)
+    (global.set $tbuf2 (local.get $at)))
+
+  (func (export "packedKeysPost") (param $blocks i32) (result i32)
+    (local $b i32) (local $b1 i32) (local $kh i32) (local $r i32) (local $r0 i32)
+    (local $rEnd i32) (local $k i32) (local $kEnd i32) (local $k0 i32) (local $mblk i32)
+    (local $mstep i32) (local $out i32) (local $gq i32) (local $qp i32) (local $ip i32)
+    (local $qstep i32) (local $rp i32) (local $m i32) (local $t1 i32) (local $t2 i32)
+    (local $a i32) (local $q v128) (local $c v128) (local $z v128)
+    (local $acc0 v128) (local $acc1 v128) (local $p0 v128) (local $p1 v128)
+    (global.set $flags (i64.const 0))
+    (local.set $qstep (i32.shl (global.get $group) (i32.const 2)))
+    (local.set $mstep (i32.shl (global.get $groups) (i32.const 5)))
+    (local.set $t1 (global.get $tbuf))
+    (local.set $t2 (global.get $tbuf2))
+    (block $bd
+      (loop $bl
+        (br_if $bd (i32.ge_u (local.get $b) (local.get $blocks)))
+        (local.set $b1 (i32.add (local.get $b) (i32.const 1)))
+        (if (i32.ge_u (local.get $b1) (local.get $blocks)) (then (local.set $b1 (local.get $b))))
+        (call $decodeBlock (local.get $b))
+        (global.set $tbuf (local.get $t2))
+        (call $decodeBlock (local.get $b1))
+        (global.set $tbuf (local.get $t1))
+        (local.set $mblk (i32.add (global.get $meta) (i32.mul (local.get $b) (local.get $mstep))))
+        ;; Second block's metadata: mblk + mstep (mstep 0 when it is the same block).
+        (local.set $mstep (i32.mul (i32.sub (local.get $b1) (local.get $b))
+          (i32.shl (global.get $groups) (i32.const 5))))
+        (local.set $out (global.get $scores))
+        (local.set $kh (i32.const 0))
+        (local.set $r0 (i32.const 0))
+        (local.set $k0 (i32.const 0))
+        (block $hd
+          (loop $hl
+            (br_if $hd (i32.ge_u (local.get $kh) (global.get $kvHeads)))
+            (local.set $rEnd (i32.load (i32.add (global.get $headRuns) (i32.shl (local.get $kh) (i32.const 2)))))
+            (local.set $gq (i32.const 0))
+            (loop $ql
+              (local.set $acc0 (v128.const i32x4 0 0 0 0))
+              (local.set $acc1 (v128.const i32x4 0 0 0 0))
+              (local.set $r (local.get $r0))
+              (local.set $k (local.get $k0))
+              (local.set $ip (i32.add (global.get $ridx) (i32.shl (local.get $k) (i32.const 2))))
+              (local.set $qp (i32.add (global.get $qs)
+                (i32.add (i32.mul (local.get $k) (local.get $qstep)) (i32.shl (local.get $gq) (i32.const 2)))))
+              (block $rd
+                (loop $rl
+                  (br_if $rd (i32.ge_u (local.get $r) (local.get $rEnd)))
+                  (local.set $rp (i32.add (global.get $runs) (i32.shl (local.get $r) (i32.const 3))))
+                  (local.set $kEnd (i32.load (local.get $rp)))
+                  (local.set $m (i32.add (local.get $mblk) (i32.load offset=4 (local.get $rp))))
+                  (local.set $p0 (v128.const i32x4 0 0 0 0))
+                  (local.set $p1 (v128.const i32x4 0 0 0 0))
+                  (block $pd
+                    (loop $pl
+                      (br_if $pd (i32.ge_u (local.get $k) (local.get $kEnd)))
+                      (local.set $a (i32.load (local.get $ip)))
+                      ;; Eight codes: bytes 0..3 tokens of block b, 4..7 of block b1.
+                      (local.set $c (i16x8.extend_low_i8x16_u
+                        (v128.load32_lane 1 (i32.add (local.get $t2) (local.get $a))
+                          (v128.load32_zero (i32.add (local.get $t1) (local.get $a))))))
+                      (local.set $q (v128.load32_splat (local.get $qp)))
+                      (local.set $p0 (f32x4.add (local.get $p0) (f32x4.mul (local.get $q)
+                        (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))))))
+                      (local.set $p1 (f32x4.add (local.get $p1) (f32x4.mul (local.get $q)
+                        (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))))))
+                      (local.set $qp (i32.add (local.get $qp) (local.get $qstep)))
+                      (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+                      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                      (br $pl)))
+                  (local.set $z (v128.load32_splat (i32.add (global.get $qrun)
+                    (i32.shl (i32.add (i32.mul (local.get $r) (global.get $group)) (local.get $gq))
+                      (i32.const 2)))))
+                  (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.add
+                    (f32x4.mul (v128.load (local.get $m)) (local.get $p0))
+                    (f32x4.mul (v128.load offset=16 (local.get $m)) (local.get $z)))))
+                  (local.set $m (i32.add (local.get $m) (local.get $mstep)))
+                  (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.add
+                    (f32x4.mul (v128.load (local.get $m)) (local.get $p1))
+                    (f32x4.mul (v128.load offset=16 (local.get $m)) (local.get $z)))))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br $rl)))
+              (local.set $a (i32.add (local.get $out)
+                (i32.shl (i32.add (i32.mul (local.get $kh) (global.get $group)) (local.get $gq)) (i32.const 4))))
+              (v128.store (local.get $a) (local.get $acc0))
+              ;; The second block's sums: [queryHeads][4] after the first block's.
+              (v128.store (i32.add (local.get $a) (i32.shl (global.get $queryHeads) (i32.const 4)))
+                (local.get $acc1))
+              (local.set $gq (i32.add (local.get $gq) (i32.const 1)))
+              (br_if $ql (i32.lt_u (local.get $gq) (global.get $group))))
+            (local.set $r0 (local.get $rEnd))
+            (local.set $k0 (local.get $k))
+            (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+            (br $hl)))
+        (call $scatterScores (local.get $b) (local.get $out))
+        (call $scatterScores (local.get $b1)
+          (i32.add (local.get $out) (i32.shl (global.get $queryHeads) (i32.const 4))))
+        (local.set $mstep (i32.shl (global.get $groups) (i32.const 5)))
+        (local.set $b (i32.add (local.get $b) (i32.const 2)))
+        (br $bl)))
+    (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+
   ;; Scale/zero pairs of `count` tokens, raw bytes [t][group][scale, zero] at $raw (fp8: 1
   ;; byte per value, fp16: 2, fp32: 4 = $size) decoded through the f32 table at $tab (fp8,
   ;; fp16) and laid out [block][group][scale x4, zero x4] at the meta buffer.
