@@ -1,4 +1,10 @@
-import { type KvSegment, kvHidden, queryHidden, SkvqError } from '@skvq/core';
+import {
+  type KvSegment,
+  kvHidden,
+  queryHidden,
+  SkvqError,
+  type TokenGroupLayout,
+} from '@skvq/core';
 import {
   type CheckedAttrs,
   ROPE_TABLE_STEP,
@@ -378,11 +384,15 @@ function runPartial(
 
   // Pass 1: the module writes scale * q.k to the key's score row.
   let keyRow = 0;
+  // The layout whose tables are in the module's memory (pages of a stream share one).
+  let laidOut: TokenGroupLayout | null = null;
   for (const seg of keys) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
-      configurePacked(ex, seg, geometry, halfPairs, plan);
+      const same = seg.layout === laidOut;
+      configurePacked(ex, seg, geometry, halfPairs, plan, same);
       // Keys without rotation are scored in the quantized domain (packedKeysPost).
-      if (mode === 0) configureRuns(ex, seg, geometry, qr, f32, plan);
+      if (mode === 0) configureRuns(ex, seg, geometry, qr, f32, plan, same);
+      laidOut = seg.layout;
       for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
         const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
         const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
@@ -456,9 +466,11 @@ function runPartial(
   // by the module from the score rows.
   const acc = new Float64Array(qHidden);
   const a0 = plan.acc >> 2;
+  laidOut = null;
   for (const seg of values) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
-      configurePacked(ex, seg, geometry, halfPairs, plan);
+      configurePacked(ex, seg, geometry, halfPairs, plan, seg.layout === laidOut);
+      laidOut = seg.layout;
       f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
       for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
         const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);

@@ -128,7 +128,7 @@ export interface PackedPlan {
   scores: number;
   /** packedKeysPost's tables (fused-runs.ts): run order, runs, runs per KV head, query. */
   ridx: number;
-  /** A second transposed-codes buffer: packedKeysPost decodes two blocks at a time. */
+  /** A second transposed-codes buffer: packedKeysPost and packedValues take two blocks at a time. */
   tbuf2: number;
   runs: number;
   groupRuns: number;
@@ -202,6 +202,7 @@ export function configurePacked(
   geometry: KvGeometry,
   half: boolean,
   plan: PackedPlan,
+  tablesLaidOut = false,
 ): void {
   const layout = seg.layout;
   const mem = ex.memory.buffer;
@@ -220,11 +221,14 @@ export function configurePacked(
     loaded.meta = layout.meta;
   }
   const groups = layout.groupOffsets.length - 1;
-  new Int32Array(mem, plan.offs, groups + 1).set(layout.groupOffsets);
-  const { pairs, headOff } = tablesFor(layout, geometry, half);
-  const pt = new Int32Array(mem, plan.pairs, pairs.length);
-  for (let p = 0; p < pairs.length; p++) pt[p] = plan.kq + (pairs[p] as number);
-  new Int32Array(mem, plan.headOff, headOff.length).set(headOff);
+  // The pages of one stream share their layout: its tables are laid out once per pass.
+  if (!tablesLaidOut) {
+    new Int32Array(mem, plan.offs, groups + 1).set(layout.groupOffsets);
+    const { pairs, headOff } = tablesFor(layout, geometry, half);
+    const pt = new Int32Array(mem, plan.pairs, pairs.length);
+    for (let p = 0; p < pairs.length; p++) pt[p] = plan.kq + (pairs[p] as number);
+    new Int32Array(mem, plan.headOff, headOff.length).set(headOff);
+  }
   ex.configureLayout(
     CODES_PER_BYTE[layout.bits] as number,
     rowCodeBytes(layout),
@@ -244,6 +248,7 @@ export function configurePacked(
     plan.accS,
     plan.kq,
   );
+  ex.configureTbuf2(plan.tbuf2);
 }
 
 /**
@@ -257,7 +262,12 @@ export function configureRuns(
   qr: Float32Array,
   f32: Float32Array,
   plan: PackedPlan,
+  tablesLaidOut = false,
 ): void {
+  if (tablesLaidOut) {
+    ex.configureRuns(plan.ridx, plan.runs, plan.groupRuns, plan.qs, plan.qrun);
+    return;
+  }
   const tables = runTables(seg.layout, geometry);
   const mem = ex.memory.buffer;
   new Int32Array(mem, plan.ridx, tables.ridx.length).set(tables.ridx);
@@ -265,7 +275,6 @@ export function configureRuns(
   new Int32Array(mem, plan.groupRuns, tables.headRuns.length).set(tables.headRuns);
   writeRunQuery(qr, tables, geometry, f32, plan.qs >> 2, plan.qrun >> 2);
   ex.configureRuns(plan.ridx, plan.runs, plan.groupRuns, plan.qs, plan.qrun);
-  ex.configureTbuf2(plan.tbuf2);
 }
 
 /**

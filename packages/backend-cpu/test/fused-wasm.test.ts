@@ -231,6 +231,9 @@ describe('partial softmax entry (attendDecodeFusedPartial + combineDecodePartial
       const parts = ks.map((k, i) => attendDecodeFusedPartial(q, length - 1, k, vs[i]!, checked));
       expect(parts.map((p) => p.rows)).toEqual([sinks + window, 100, count - 100]);
       const merged = combineDecodePartials(parts, g.queryHeads, g.headDim);
+      // The same subsets as one list: pages sharing a layout (tables laid out once).
+      const listed = attendDecodeFast({ ...inputs, keys: ks.flat(), values: vs.flat() }, attrs);
+      expect(relErr(listed, full)).toBeLessThan(1e-6);
       expect(relErr(merged, full)).toBeLessThan(1e-6);
       expect(relErr(merged, attendDecodeReference(inputs, attrs))).toBeLessThan(FAST_TOLERANCE);
       // An empty subset contributes nothing.

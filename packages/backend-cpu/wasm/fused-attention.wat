@@ -846,12 +846,11 @@
   ;; Values of `blocks` blocks of 4 tokens, in stored order (no un-permuting per token):
   ;; accS[gq][j] (4 lanes, one per token slot) += w[kvHead(j) * group + gq] * v[j], where
   ;; headOff[j] = kvHead(perm[j]) * group * 16. The host sums the lanes and un-permutes.
-  (func (export "packedValues") (param $blocks i32) (result i32)
-    (local $b i32) (local $g i32) (local $j i32) (local $e i32) (local $gq i32)
+  (func $valuesSingle (param $b i32) (param $blocks i32)
+    (local $g i32) (local $j i32) (local $e i32) (local $gq i32)
     (local $mblk i32) (local $wblk i32) (local $s4 v128) (local $z4 v128) (local $v v128)
     (local $w i32) (local $a i32) (local $o i32) (local $plane i32) (local $hp i32)
     (local $c16 v128) (local $lo v128) (local $hi v128)
-    (global.set $flags (i64.const 0))
     (local.set $plane (i32.shl (global.get $channels) (i32.const 4)))
     (block $bd
       (loop $bl
@@ -932,8 +931,7 @@
             (local.set $g (i32.add (local.get $g) (i32.const 1)))
             (br $gl)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
-        (br $bl)))
-    (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+        (br $bl))))
 ;; ---- Packed keys stored after RoPE (or no RoPE): scored in the quantized domain ------
   ;; With no rotation per key, q . k over the channels of one group g and one KV head kh is
   ;;   sum_j q_j (s_g c_j + z_g) = s_g * sum_j q_j c_j + z_g * sum_j q_j,
@@ -1063,6 +1061,81 @@
         (local.set $mstep (i32.shl (global.get $groups) (i32.const 5)))
         (local.set $b (i32.add (local.get $b) (i32.const 2)))
         (br $bl)))
+    (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+
+  ;; Values of blocks b and b + 1 together (the second decoded into tbuf2): one head-offset
+  ;; load, one accumulator load and store per channel serve eight tokens; the two blocks'
+  ;; products are added into the same four lanes (the host sums the lanes anyway).
+  (func $valuesPair (param $b i32)
+    (local $g i32) (local $j i32) (local $e i32) (local $gq i32) (local $m0 i32) (local $m1 i32)
+    (local $w0 i32) (local $w1 i32) (local $hq i32) (local $a i32) (local $o i32) (local $plane i32)
+    (local $t1 i32) (local $t2 i32) (local $c v128) (local $x0 v128) (local $x1 v128)
+    (local $s0 v128) (local $z0 v128) (local $s1 v128) (local $z1 v128) (local $wstep i32)
+    (local.set $plane (i32.shl (global.get $channels) (i32.const 4)))
+    (local.set $t1 (global.get $tbuf))
+    (local.set $t2 (global.get $tbuf2))
+    (call $decodeBlock (local.get $b))
+    (global.set $tbuf (local.get $t2))
+    (call $decodeBlock (i32.add (local.get $b) (i32.const 1)))
+    (global.set $tbuf (local.get $t1))
+    (local.set $m0 (i32.add (global.get $meta)
+      (i32.mul (local.get $b) (i32.shl (global.get $groups) (i32.const 5)))))
+    (local.set $m1 (i32.add (local.get $m0) (i32.shl (global.get $groups) (i32.const 5))))
+    (local.set $wstep (i32.shl (global.get $queryHeads) (i32.const 4)))
+    (local.set $w0 (global.get $scores))
+    (local.set $w1 (i32.add (local.get $w0) (local.get $wstep)))
+    (call $gatherWeights (local.get $b) (local.get $w0))
+    (call $gatherWeights (i32.add (local.get $b) (i32.const 1)) (local.get $w1))
+    (local.set $o (global.get $offs))
+    (block $gd
+      (loop $gl
+        (br_if $gd (i32.ge_u (local.get $g) (global.get $groups)))
+        (local.set $s0 (v128.load (local.get $m0)))
+        (local.set $z0 (v128.load offset=16 (local.get $m0)))
+        (local.set $s1 (v128.load (local.get $m1)))
+        (local.set $z1 (v128.load offset=16 (local.get $m1)))
+        (local.set $j (i32.load (local.get $o)))
+        (local.set $e (i32.load offset=4 (local.get $o)))
+        (block $jd
+          (loop $jl
+            (br_if $jd (i32.ge_u (local.get $j) (local.get $e)))
+            (local.set $c (i16x8.extend_low_i8x16_u
+              (v128.load32_lane 1 (i32.add (local.get $t2) (i32.shl (local.get $j) (i32.const 2)))
+                (v128.load32_zero (i32.add (local.get $t1) (i32.shl (local.get $j) (i32.const 2)))))))
+            (local.set $x0 (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))) (local.get $s0)) (local.get $z0)))
+            (local.set $x1 (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))) (local.get $s1)) (local.get $z1)))
+            (local.set $hq (i32.load (i32.add (global.get $headOff) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $a (i32.add (global.get $accS) (i32.shl (local.get $j) (i32.const 4))))
+            (local.set $gq (i32.const 0))
+            (loop $ql
+              (v128.store (local.get $a)
+                (f32x4.add (v128.load (local.get $a))
+                  (f32x4.add
+                    (f32x4.mul (v128.load (i32.add (local.get $w0) (local.get $hq))) (local.get $x0))
+                    (f32x4.mul (v128.load (i32.add (local.get $w1) (local.get $hq))) (local.get $x1)))))
+              (local.set $a (i32.add (local.get $a) (local.get $plane)))
+              (local.set $hq (i32.add (local.get $hq) (i32.const 16)))
+              (local.set $gq (i32.add (local.get $gq) (i32.const 1)))
+              (br_if $ql (i32.lt_u (local.get $gq) (global.get $group))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jl)))
+        (local.set $m0 (i32.add (local.get $m0) (i32.const 32)))
+        (local.set $m1 (i32.add (local.get $m1) (i32.const 32)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gl))))
+
+  ;; Values of `blocks` blocks of 4 tokens: pairs of blocks, then a last odd block alone.
+  (func (export "packedValues") (param $blocks i32) (result i32)
+    (local $b i32)
+    (global.set $flags (i64.const 0))
+    (block $pd
+      (loop $pl
+        (br_if $pd (i32.gt_u (i32.add (local.get $b) (i32.const 2)) (local.get $blocks)))
+        (call $valuesPair (local.get $b))
+        (local.set $b (i32.add (local.get $b) (i32.const 2)))
+        (br $pl)))
+    (call $valuesSingle (local.get $b) (local.get $blocks))
     (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
 
   ;; Scale/zero pairs of `count` tokens, raw bytes [t][group][scale, zero] at $raw (fp8: 1
