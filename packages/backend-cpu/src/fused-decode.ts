@@ -462,16 +462,27 @@ function runPartial(
     (plan.allScores >> 2) + (rows + 1) * queryHeads,
   );
 
-  // Pass 2: values, float32 inside a chunk, float64 across chunks; the weights are read
+  // Pass 2: values, float32 within PACKED_CHUNK_TOKENS tokens, float64 beyond; the weights are read
   // by the module from the score rows.
   const acc = new Float64Array(qHidden);
   const a0 = plan.acc >> 2;
   laidOut = null;
+  // The packed accumulator (stored order, float32) is flushed into acc every
+  // PACKED_CHUNK_TOKENS tokens of one layout: pages of a stream share it, so small pages
+  // (a cache's first pages hold 16, 32, .. tokens) do not pay one flush each.
+  f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
+  let pending: TokenGroupLayout | null = null;
+  let pendingTokens = 0;
+  const flush = () => {
+    if (pending !== null) flushPackedValues(pending, geometry, f32, acc, plan);
+    pending = null;
+    pendingTokens = 0;
+  };
   for (const seg of values) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
+      if (pending !== seg.layout) flush();
       configurePacked(ex, seg, geometry, halfPairs, plan, seg.layout === laidOut);
       laidOut = seg.layout;
-      f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
       for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
         const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
         const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
@@ -488,7 +499,9 @@ function runPartial(
           plan,
         );
         if (ex.packedValues(blocks) !== 0) throwBadChunk(seg, first, count);
-        flushPackedValues(seg.layout, geometry, f32, acc, plan);
+        pending = seg.layout;
+        pendingTokens += count;
+        if (pendingTokens >= PACKED_CHUNK_TOKENS) flush();
       }
       continue;
     }
@@ -503,6 +516,7 @@ function runPartial(
       for (let i = 0; i < qHidden; i++) acc[i] = (acc[i] as number) + (f32[a0 + i] as number);
     }
   }
+  flush();
   return { max, sums, acc, rows, scores, rowOf };
 }
 
