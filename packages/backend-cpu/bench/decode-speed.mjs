@@ -3,9 +3,12 @@
 // token-group layout, random permutation, equal groups of 128, fp8 e4m3 metadata; 5 fp32
 // sinks and a 128-token fp32 window. Compares, interleaved, medians:
 //   fused   cpuBackend.attendDecode over the packed pages (WebAssembly SIMD path)
+//   fusedPost, densePost   the same with keysPreRope: false (keys stored after RoPE; timing
+//           only: the data is not rotated): the quantized-domain key kernel vs dense
 //   denseW  cpuBackend.attendDecode over one fp32 segment holding every token (same path)
 //   denseJ  the same dense call with the WebAssembly path off (pure JavaScript kernel)
 //   deq     cpuBackend.dequantize of the whole packed page, then attendDecode over fp32
+// Times are CPU milliseconds of this process (the machine is shared).
 // Usage (after `pnpm build` in this package):
 //   node bench/decode-speed.mjs [tokens...] [--reps N] [--only fused,denseW,...]
 import {
