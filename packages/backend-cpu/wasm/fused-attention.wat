@@ -1096,6 +1096,27 @@
         (local.set $z1 (v128.load offset=16 (local.get $m1)))
         (local.set $j (i32.load (local.get $o)))
         (local.set $e (i32.load offset=4 (local.get $o)))
+        ;; MHA: one query head per channel, no loop over the group.
+        (if (i32.eq (global.get $group) (i32.const 1))
+          (then
+            (block $md
+              (loop $ml
+                (br_if $md (i32.ge_u (local.get $j) (local.get $e)))
+                (local.set $a (i32.shl (local.get $j) (i32.const 2)))
+                (local.set $c (i16x8.extend_low_i8x16_u
+                  (v128.load32_lane 1 (i32.add (local.get $t2) (local.get $a))
+                    (v128.load32_zero (i32.add (local.get $t1) (local.get $a))))))
+                (local.set $hq (i32.load (i32.add (global.get $headOff) (local.get $a))))
+                (local.set $a (i32.add (global.get $accS) (i32.shl (local.get $a) (i32.const 2))))
+                (v128.store (local.get $a)
+                  (f32x4.add (v128.load (local.get $a))
+                    (f32x4.add
+                      (f32x4.mul (v128.load (i32.add (local.get $w0) (local.get $hq)))
+                        (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))) (local.get $s0)) (local.get $z0)))
+                      (f32x4.mul (v128.load (i32.add (local.get $w1) (local.get $hq)))
+                        (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))) (local.get $s1)) (local.get $z1))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $ml)))))
         (block $jd
           (loop $jl
             (br_if $jd (i32.ge_u (local.get $j) (local.get $e)))
