@@ -63,6 +63,7 @@ export function cacheFactory(
       ...(calibration ? { calibration } : {}),
       fpPrecision: config.fpPrecision,
       prefillAttention: config.prefillAttention,
+      ...(spec.postRope ? { keysPreRope: false } : {}),
       ...(config.pageTokens ? { pageTokens: config.pageTokens } : {}),
     });
 }

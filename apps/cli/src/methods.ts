@@ -7,7 +7,7 @@ export const QUANT_METHODS = ['rtn', 'kivi', 'skvq'] as const;
 export type QuantMethod = (typeof QUANT_METHODS)[number];
 
 /** Ablation switches of SKVQ (apply to every stream quantized with skvq). */
-export const METHOD_MODIFIERS = ['noreorder', 'noclip'] as const;
+export const METHOD_MODIFIERS = ['noreorder', 'noclip', 'postrope'] as const;
 export type MethodModifier = (typeof METHOD_MODIFIERS)[number];
 
 export type MethodSpec =
@@ -21,6 +21,8 @@ export type MethodSpec =
       noReorder: boolean;
       /** skvq with alpha = 1 (no clipping). */
       noClip: boolean;
+      /** Keys rotated by RoPE before they are stored (the cache's keysPreRope: false). */
+      postRope: boolean;
     };
 
 export const METHOD_FORMS = [
@@ -29,6 +31,7 @@ export const METHOD_FORMS = [
   '<method>-k<bits>v<bits>        e.g. skvq-k2v1.5, kivi-k2v2, rtn-k4v4',
   '<keys>+<values>-k<bits>v<bits> e.g. kivi+skvq-k2v1.5 (KIVI keys, SKVQ values)',
   'optional ablation suffix :noreorder and/or :noclip on skvq, e.g. skvq-k2v2:noclip',
+  'optional suffix :postrope: keys stored after RoPE (any quantized method), e.g. skvq-k2v1.5:postrope',
   `methods: ${QUANT_METHODS.join(', ')}; bits: ${BITS_FORMS}`,
 ];
 
@@ -72,7 +75,8 @@ export function parseMethod(raw: string, command = 'eval'): MethodSpec {
   } catch (error) {
     invalid(raw, (error as Error).message, command);
   }
-  if (mods.length > 0 && keyMethod !== 'skvq' && valueMethod !== 'skvq') {
+  const ablations = mods.filter((m) => m !== 'postrope');
+  if (ablations.length > 0 && keyMethod !== 'skvq' && valueMethod !== 'skvq') {
     invalid(raw, 'the :noreorder and :noclip suffixes only apply to skvq', command);
   }
   return {
@@ -82,6 +86,7 @@ export function parseMethod(raw: string, command = 'eval'): MethodSpec {
     values: { method: valueMethod, bits: vBits },
     noReorder: mods.includes('noreorder'),
     noClip: mods.includes('noclip'),
+    postRope: mods.includes('postrope'),
   };
 }
 

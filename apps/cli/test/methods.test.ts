@@ -21,7 +21,10 @@ describe('method grammar', () => {
     expect(parseMethod('skvq-k2v2:noclip:noreorder')).toMatchObject({
       noClip: true,
       noReorder: true,
+      postRope: false,
     });
+    expect(parseMethod('skvq-k2v1.5:postrope')).toMatchObject({ postRope: true, noClip: false });
+    expect(parseMethod('rtn-k2v2:postrope')).toMatchObject({ postRope: true });
   });
 
   it.each([

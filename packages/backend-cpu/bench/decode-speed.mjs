@@ -3,9 +3,12 @@
 // token-group layout, random permutation, equal groups of 128, fp8 e4m3 metadata; 5 fp32
 // sinks and a 128-token fp32 window. Compares, interleaved, medians:
 //   fused   cpuBackend.attendDecode over the packed pages (WebAssembly SIMD path)
+//   fusedPost, densePost   the same with keysPreRope: false (keys stored after RoPE; timing
+//           only: the data is not rotated): the quantized-domain key kernel vs dense
 //   denseW  cpuBackend.attendDecode over one fp32 segment holding every token (same path)
 //   denseJ  the same dense call with the WebAssembly path off (pure JavaScript kernel)
 //   deq     cpuBackend.dequantize of the whole packed page, then attendDecode over fp32
+// Times are CPU milliseconds of this process (the machine is shared).
 // Usage (after `pnpm build` in this package):
 //   node bench/decode-speed.mjs [tokens...] [--reps N] [--only fused,denseW,...]
 import {
@@ -30,6 +33,7 @@ const CHANNELS = 32 * 128;
 const SINKS = 5;
 const WINDOW = 128;
 const attrs = { geometry, keysPreRope: true };
+const postAttrs = { geometry, keysPreRope: false };
 const k = cpuBackend.kernels;
 /** The same backend with decode attention kept in JavaScript. */
 const plain = createCpuBackend({ fused: false }).kernels;
@@ -131,6 +135,10 @@ function dequantizeThenAttend(inputs) {
   );
 }
 
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function relErr(a, b) {
   let d = 0;
@@ -151,6 +159,9 @@ for (const length of LENGTHS) {
   const dense = { ...base, keys: K.dense, values: V.dense };
   const variants = {
     fused: () => k.attendDecode(quant, attrs),
+    // Keys stored after RoPE (the cache's keysPreRope: false): no rotation per key.
+    fusedPost: () => k.attendDecode(quant, postAttrs),
+    densePost: () => k.attendDecode(dense, postAttrs),
     denseW: () => k.attendDecode(dense, attrs),
     denseJ: () => plain.attendDecode(dense, attrs),
     deq: () => dequantizeThenAttend(quant),
@@ -162,9 +173,10 @@ for (const length of LENGTHS) {
   for (let rep = 0; rep < REPS; rep++) {
     for (let j = 0; j < names.length; j++) {
       const n = names[(rep + j) % names.length];
-      const t0 = performance.now();
+      // CPU time of this process (the machine is shared; wall time is inflated by others).
+      const t0 = cpuMs();
       variants[n]();
-      times[n].push(performance.now() - t0);
+      times[n].push(cpuMs() - t0);
     }
   }
   const m = Object.fromEntries(names.map((n) => [n, median(times[n])]));
@@ -173,7 +185,7 @@ for (const length of LENGTHS) {
     continue;
   }
   const bestDense = Math.min(m.denseW, m.denseJ);
-  console.log(`\n${length} tokens, ${REPS} interleaved reps, median ms:`);
+  console.log(`\n${length} tokens, ${REPS} interleaved reps, median CPU ms:`);
   for (const n of names)
     console.log(
       `  ${n.padEnd(7)} ${m[n].toFixed(1).padStart(9)}   [${times[n].map((t) => t.toFixed(0)).join(' ')}]`,

@@ -1,4 +1,10 @@
-import { type KvSegment, kvHidden, queryHidden } from '@skvq/core';
+import {
+  type KvSegment,
+  kvHidden,
+  queryHidden,
+  SkvqError,
+  type TokenGroupLayout,
+} from '@skvq/core';
 import {
   type CheckedAttrs,
   ROPE_TABLE_STEP,
@@ -6,10 +12,11 @@ import {
   ropeTable,
   rotateRow,
 } from '@skvq/formats';
-import { type DecodeParts, positionSpan } from './decode-parts.js';
+import type { DecodeParts } from './decode-parts.js';
 import { rowReader } from './fast-rows.js';
 import {
   configurePacked,
+  configureRuns,
   fillPackedChunk,
   flushPackedValues,
   PACKED_CHUNK_TOKENS,
@@ -57,7 +64,8 @@ interface Plan extends PackedPlan {
   rbuf: number;
   rows: number;
   /**
-   * All scores of the step, [length + 1][queryHeads] (the last row takes the padding slots
+   * All scores of the step, [rows + 1][queryHeads], one row per key position in the order
+   * the key segments list them (the last row takes the padding slots
    * of a block: scratch for keys, zero weights for values), then the softmax maxima and sums.
    */
   allScores: number;
@@ -71,7 +79,7 @@ function planMemory(
   ex: FusedAttentionExports,
   attrs: CheckedAttrs,
   maxGroups: number,
-  length: number,
+  scoreRows: number,
 ): Plan {
   const { geometry } = attrs;
   const { queryHeads, headDim } = geometry;
@@ -84,6 +92,10 @@ function planMemory(
     at += align16(bytes);
     return here;
   };
+  // The two lookup tables first, at addresses that never change: configurePacked loads
+  // them only when the format changes (the fp16 table is 256 KiB).
+  const metaTable = take(packed.metaTable);
+  const table = take(256 * 8);
   // The chunk buffers serve both paths: fp32 rows (FUSED_CHUNK_TOKENS) and packed pages.
   // +16: the SIMD decoders read (zeroed) bytes past the last row.
   const rows = take(Math.max(4 * FUSED_CHUNK_TOKENS * channels, packed.codes) + 16);
@@ -98,8 +110,8 @@ function planMemory(
     codes: rows,
     meta: take(packed.meta),
     metaRaw: take(packed.metaRaw),
-    metaTable: take(packed.metaTable),
-    table: take(256 * 8),
+    metaTable,
+    table,
     offs: take(4 * (maxGroups + 1)),
     cstride: packed.cstride,
     cbuf: take(packed.cbuf),
@@ -109,10 +121,16 @@ function planMemory(
     headOff: take(packed.headOff),
     accS: take(packed.accS),
     kq: take(packed.kq),
+    ridx: take(packed.ridx),
+    tbuf2: take(packed.tbuf2),
+    runs: take(packed.runs),
+    groupRuns: take(packed.groupRuns),
+    qs: take(packed.qs),
+    qrun: take(packed.qrun),
     max: take(4 * queryHeads),
     sums: take(8 * queryHeads),
     pos: take(4 * Math.max(PACKED_CHUNK_TOKENS, FUSED_CHUNK_TOKENS)),
-    allScores: take(4 * (length + 1) * queryHeads),
+    allScores: take(4 * (scoreRows + 1) * queryHeads),
   };
   const pages = Math.ceil(at / 65536) - ex.memory.buffer.byteLength / 65536;
   if (pages > 0) ex.memory.grow(pages);
@@ -219,23 +237,43 @@ function fillBlockRope(
   }
 }
 
-/** Score-row addresses of tokens first .. first+count-1, padded to `slots` with the spare row. */
+/**
+ * Score-row addresses of tokens first .. first+count-1 of a segment, padded to `slots` with
+ * the spare row. Keys (`keyRow` >= 0) take rows keyRow + first + t in order and record them
+ * in rowOf; values find theirs there (positions no key segment holds are an error).
+ */
 function fillPositions(
   i32: Int32Array,
   positions: Int32Array,
   first: number,
   count: number,
   slots: number,
-  length: number,
+  keyRow: number,
+  rowOf: Int32Array,
+  spare: number,
   queryHeads: number,
   plan: Plan,
 ): void {
   const o = plan.pos >> 2;
   const rowBytes = 4 * queryHeads;
   for (let t = 0; t < count; t++) {
-    i32[o + t] = plan.allScores + (positions[first + t] as number) * rowBytes;
+    const p = positions[first + t] as number;
+    let row: number;
+    if (keyRow >= 0) {
+      row = keyRow + first + t;
+      rowOf[p] = row;
+    } else {
+      row = rowOf[p] as number;
+      if (row < 0 || row === undefined) {
+        throw new SkvqError(
+          'INVALID_ARGUMENT',
+          `attend (cpu): value position ${p} is not among the key positions; keys and values must hold the same positions`,
+        );
+      }
+    }
+    i32[o + t] = plan.allScores + row * rowBytes;
   }
-  for (let t = count; t < slots; t++) i32[o + t] = plan.allScores + length * rowBytes;
+  for (let t = count; t < slots; t++) i32[o + t] = plan.allScores + spare * rowBytes;
 }
 
 /** The JavaScript twin of the module's softmax, for head counts that are not multiples of 4. */
@@ -244,7 +282,7 @@ function softmaxNumerators(
   length: number,
   queryHeads: number,
   sums: Float64Array,
-  max: Float64Array,
+  max: Float32Array,
 ): void {
   max.fill(Number.NEGATIVE_INFINITY);
   for (let p = 0; p < length; p++) {
@@ -265,69 +303,56 @@ function softmaxNumerators(
 }
 
 /**
- * One decode step (validated inputs): returns [queryHeads * headDim] and adds the averaged
- * probabilities to attentionSums, like attendFast with one row.
+ * Partial softmax state of one query over a subset of the cached positions: what a worker
+ * holding some of the segments returns, and what `combineDecodePartials` merges. The
+ * attention output over the union is acc / sums after rescaling every part to a common
+ * maximum M: sums = sum_i sums_i * exp(max_i - M), acc likewise.
  */
-export function attendDecodeFused(
-  q: Float32Array,
-  position: number,
-  keys: readonly KvSegment[],
-  values: readonly KvSegment[],
-  length: number,
-  attentionSums: Float32Array | undefined,
-  attrs: CheckedAttrs,
-): Float32Array {
-  const { acc, sums } = fusedDecodeParts(q, position, keys, values, length, attentionSums, attrs);
-  const { queryHeads, headDim } = attrs.geometry;
-  const out = new Float32Array(queryHeads * headDim);
-  for (let h = 0; h < queryHeads; h++) {
-    const inv = 1 / (sums[h] as number);
-    for (let d = 0; d < headDim; d++) out[h * headDim + d] = (acc[h * headDim + d] as number) * inv;
-  }
-  return out;
+export interface DecodePartial {
+  /** [queryHeads]: largest scaled score (scale * q.k) of these positions, -Infinity if none. */
+  max: Float32Array;
+  /** [queryHeads]: sum over these positions of exp(score - max), float64. */
+  sums: Float64Array;
+  /** [queryHeads * headDim]: sum over these positions of exp(score - max) * v, float64. */
+  acc: Float64Array;
+  /** Number of key positions attended. */
+  rows: number;
 }
 
-/**
- * The unnormalised decode step over a subset of the cached tokens (split-K: the threaded
- * backend merges the parts of disjoint subsets exactly). `keys` and `values` hold the same
- * positions; with `subset` the score rows of the positions between them are masked.
- */
-export function attendDecodeFusedPartial(
-  q: Float32Array,
-  position: number,
-  keys: readonly KvSegment[],
-  values: readonly KvSegment[],
-  length: number,
-  attrs: CheckedAttrs,
-  withScores = false,
-): DecodeParts {
-  return fusedDecodeParts(q, position, keys, values, length, undefined, attrs, true, withScores);
+interface PartialRun extends DecodePartial {
+  /** Softmax numerators [rows][queryHeads] in the module's memory (valid until its next call). */
+  scores: Float32Array;
+  /** Score row of each position (-1: not held), [span]. */
+  rowOf: Int32Array;
 }
 
-function fusedDecodeParts(
+function runPartial(
   q: Float32Array,
   position: number,
   keys: readonly KvSegment[],
   values: readonly KvSegment[],
-  length: number,
-  attentionSums: Float32Array | undefined,
   attrs: CheckedAttrs,
-  subset = false,
-  withScores = false,
-): DecodeParts {
+): PartialRun {
   const ex = fusedAttentionWasm() as FusedAttentionExports;
   const { geometry, scale } = attrs;
   const { queryHeads, kvHeads, headDim, rope } = geometry;
   const channels = kvHidden(geometry);
   const qHidden = queryHidden(geometry);
   let maxGroups = 1;
+  let rows = 0;
+  let span = 0;
+  for (const seg of keys) {
+    rows += seg.count;
+    for (let i = 0; i < seg.count; i++) span = Math.max(span, (seg.positions[i] as number) + 1);
+  }
   for (const seg of [...keys, ...values]) {
     if (seg.kind === 'packed' && seg.layout.kind === 'token-group') {
       maxGroups = Math.max(maxGroups, seg.layout.groupOffsets.length - 1);
     }
   }
-  const plan = planMemory(ex, attrs, maxGroups, length);
-  const table = rope.style !== 'none' ? ropeTable(headDim, rope, length) : null;
+  const plan = planMemory(ex, attrs, maxGroups, rows);
+  const rowOf = new Int32Array(span).fill(-1);
+  const table = rope.style !== 'none' ? ropeTable(headDim, rope, Math.max(span, 1)) : null;
   const keyTable = attrs.keysPreRope ? table : null;
   const mode = keyTable === null ? 0 : rope.style === 'pairwise' ? 1 : 2;
   const halfPairs = rope.style === 'half';
@@ -358,23 +383,41 @@ function fusedDecodeParts(
   );
   ex.configureScores(plan.pos, scale);
 
-  // Pass 1: the module writes scale * q.k to scores[position * queryHeads + h].
-  const scores = f32.subarray(plan.allScores >> 2, (plan.allScores >> 2) + queryHeads * length);
-  // A subset spans the score rows lo .. hi of its positions; holes in the span (positions
-  // another thread holds) get no weight.
-  const [lo, hi] = subset ? positionSpan(keys, length) : [0, length - 1];
-  const spanScores = scores.subarray(lo * queryHeads, (hi + 1) * queryHeads);
-  if (subset) spanScores.fill(Number.NEGATIVE_INFINITY);
+  // Pass 1: the module writes scale * q.k to the key's score row.
+  let keyRow = 0;
+  // The layout whose tables are in the module's memory (pages of a stream share one).
+  let laidOut: TokenGroupLayout | null = null;
   for (const seg of keys) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
-      configurePacked(ex, seg, geometry, halfPairs, plan);
+      const same = seg.layout === laidOut;
+      configurePacked(ex, seg, geometry, halfPairs, plan, same);
+      // Keys without rotation are scored in the quantized domain (packedKeysPost).
+      if (mode === 0) configureRuns(ex, seg, geometry, qr, f32, plan, same);
+      laidOut = seg.layout;
       for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
         const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
         const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
-        fillBlockRope(keyTable, headDim / 2, seg.positions, first, count, f32, plan);
-        fillPositions(i32, seg.positions, first, count, blocks * 4, length, queryHeads, plan);
-        if (ex.packedKeys(blocks) !== 0) throwBadChunk(seg, first, count);
+        const slots = blocks * 4;
+        fillPositions(
+          i32,
+          seg.positions,
+          first,
+          count,
+          slots,
+          keyRow,
+          rowOf,
+          rows,
+          queryHeads,
+          plan,
+        );
+        if (mode === 0) {
+          if (ex.packedKeysPost(blocks) !== 0) throwBadChunk(seg, first, count);
+        } else {
+          fillBlockRope(keyTable, headDim / 2, seg.positions, first, count, f32, plan);
+          if (ex.packedKeys(blocks) !== 0) throwBadChunk(seg, first, count);
+        }
       }
+      keyRow += seg.count;
       continue;
     }
     ex.configureLayout(0, 0, channels, 0, 0, 0, 0, plan.rbuf);
@@ -394,54 +437,72 @@ function fusedDecodeParts(
           plan,
         );
       }
-      fillPositions(i32, seg.positions, first, count, count, length, queryHeads, plan);
+      fillPositions(i32, seg.positions, first, count, count, keyRow, rowOf, rows, queryHeads, plan);
       ex.keyRows(count);
     }
+    keyRow += seg.count;
   }
 
   // Softmax numerators per head (unnormalised, in place) and their float64 sums: in the
   // module (SIMD exp) when the heads fill whole vectors, else here.
+  const scores = f32.subarray(plan.allScores >> 2, (plan.allScores >> 2) + queryHeads * rows);
   const sums = new Float64Array(queryHeads);
-  const max = new Float64Array(queryHeads);
-  if (queryHeads % 4 === 0) {
-    ex.softmax(plan.allScores + 4 * lo * queryHeads, hi - lo + 1, plan.max, plan.sums);
+  const max = new Float32Array(queryHeads).fill(Number.NEGATIVE_INFINITY);
+  if (rows > 0 && queryHeads % 4 === 0) {
+    ex.softmax(plan.allScores, rows, plan.max, plan.sums);
     sums.set(new Float64Array(ex.memory.buffer, plan.sums, queryHeads));
     max.set(new Float32Array(ex.memory.buffer, plan.max, queryHeads));
-  } else {
-    softmaxNumerators(spanScores, hi - lo + 1, queryHeads, sums, max);
-  }
-  if (attentionSums !== undefined) {
-    const w = new Float64Array(queryHeads);
-    for (let h = 0; h < queryHeads; h++) w[h] = 1 / ((sums[h] as number) * queryHeads);
-    for (let p = 0; p < length; p++) {
-      const d = p * queryHeads;
-      let a = 0;
-      for (let h = 0; h < queryHeads; h++) a += (scores[d + h] as number) * (w[h] as number);
-      attentionSums[p] = (attentionSums[p] as number) + a;
-    }
+  } else if (rows > 0) {
+    softmaxNumerators(scores, rows, queryHeads, sums, max);
   }
 
   // The spare row gives the padding slots of a block zero weight.
   f32.fill(
     0,
-    (plan.allScores >> 2) + length * queryHeads,
-    (plan.allScores >> 2) + (length + 1) * queryHeads,
+    (plan.allScores >> 2) + rows * queryHeads,
+    (plan.allScores >> 2) + (rows + 1) * queryHeads,
   );
 
-  // Pass 2: values, float32 inside a chunk, float64 across chunks; the weights are read
+  // Pass 2: values, float32 within PACKED_CHUNK_TOKENS tokens, float64 beyond; the weights are read
   // by the module from the score rows.
   const acc = new Float64Array(qHidden);
   const a0 = plan.acc >> 2;
+  laidOut = null;
+  // The packed accumulator (stored order, float32) is flushed into acc every
+  // PACKED_CHUNK_TOKENS tokens of one layout: pages of a stream share it, so small pages
+  // (a cache's first pages hold 16, 32, .. tokens) do not pay one flush each.
+  f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
+  let pending: TokenGroupLayout | null = null;
+  let pendingTokens = 0;
+  const flush = () => {
+    if (pending !== null) flushPackedValues(pending, geometry, f32, acc, plan);
+    pending = null;
+    pendingTokens = 0;
+  };
   for (const seg of values) {
     if (seg.kind === 'packed' && packedFusable(seg)) {
-      configurePacked(ex, seg, geometry, halfPairs, plan);
-      f32.fill(0, plan.accS >> 2, (plan.accS >> 2) + 4 * (queryHeads / kvHeads) * channels);
+      if (pending !== seg.layout) flush();
+      configurePacked(ex, seg, geometry, halfPairs, plan, seg.layout === laidOut);
+      laidOut = seg.layout;
       for (let first = 0; first < seg.count; first += PACKED_CHUNK_TOKENS) {
         const count = Math.min(PACKED_CHUNK_TOKENS, seg.count - first);
         const blocks = fillPackedChunk(ex, seg, first, count, u8, f32, plan);
-        fillPositions(i32, seg.positions, first, count, blocks * 4, length, queryHeads, plan);
+        fillPositions(
+          i32,
+          seg.positions,
+          first,
+          count,
+          blocks * 4,
+          -1,
+          rowOf,
+          rows,
+          queryHeads,
+          plan,
+        );
         if (ex.packedValues(blocks) !== 0) throwBadChunk(seg, first, count);
-        flushPackedValues(seg.layout, geometry, f32, acc, plan);
+        pending = seg.layout;
+        pendingTokens += count;
+        if (pendingTokens >= PACKED_CHUNK_TOKENS) flush();
       }
       continue;
     }
@@ -450,13 +511,122 @@ function fusedDecodeParts(
     for (let first = 0; first < seg.count; first += FUSED_CHUNK_TOKENS) {
       const count = Math.min(FUSED_CHUNK_TOKENS, seg.count - first);
       fill(first, count, f32);
-      fillPositions(i32, seg.positions, first, count, count, length, queryHeads, plan);
+      fillPositions(i32, seg.positions, first, count, count, -1, rowOf, rows, queryHeads, plan);
       f32.fill(0, a0, a0 + qHidden);
       ex.valueRows(count);
       for (let i = 0; i < qHidden; i++) acc[i] = (acc[i] as number) + (f32[a0 + i] as number);
     }
   }
-  return withScores
-    ? { max, sums, acc, scores: spanScores.slice(), scoresFrom: lo }
-    : { max, sums, acc };
+  flush();
+  return { max, sums, acc, rows, scores, rowOf };
+}
+
+/**
+ * One query over the positions the given key segments hold (validated inputs; values must
+ * hold the same positions): the partial softmax state, not normalised, for a caller that
+ * splits the cache (e.g. across workers) and merges with `combineDecodePartials`. Keys
+ * and values use the fused module, as in attendDecodeFused.
+ */
+export function attendDecodeFusedPartial(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  attrs: CheckedAttrs,
+): DecodePartial {
+  const { max, sums, acc, rows } = runPartial(q, position, keys, values, attrs);
+  return { max, sums, acc, rows };
+}
+
+/**
+ * The threaded backend's split-K share (decode-parts.ts): attendDecodeFusedPartial's state
+ * with float64 maxima and, when asked (attentionSums), the numerators by position from the
+ * subset's first position (positions it does not hold stay 0).
+ */
+export function fusedDecodeParts(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  attrs: CheckedAttrs,
+  withScores = false,
+): DecodeParts {
+  const { max, sums, acc, scores, rowOf } = runPartial(q, position, keys, values, attrs);
+  const parts: DecodeParts = { max: Float64Array.from(max), sums, acc };
+  if (!withScores) return parts;
+  const queryHeads = attrs.geometry.queryHeads;
+  let lo = rowOf.length;
+  let hi = -1;
+  for (let p = 0; p < rowOf.length; p++) {
+    if ((rowOf[p] as number) < 0) continue;
+    if (p < lo) lo = p;
+    hi = p;
+  }
+  if (hi < 0) return { ...parts, scores: new Float32Array(0), scoresFrom: 0 };
+  const out = new Float32Array((hi - lo + 1) * queryHeads);
+  for (let p = lo; p <= hi; p++) {
+    const row = rowOf[p] as number;
+    if (row < 0) continue;
+    out.set(scores.subarray(row * queryHeads, (row + 1) * queryHeads), (p - lo) * queryHeads);
+  }
+  return { ...parts, scores: out, scoresFrom: lo };
+}
+
+/** Merges partial states of disjoint position subsets into the normalised output. */
+export function combineDecodePartials(
+  parts: readonly DecodePartial[],
+  queryHeads: number,
+  headDim: number,
+): Float32Array {
+  const out = new Float32Array(queryHeads * headDim);
+  for (let h = 0; h < queryHeads; h++) {
+    let m = Number.NEGATIVE_INFINITY;
+    for (const p of parts) m = Math.max(m, p.max[h] as number);
+    let sum = 0;
+    const o = h * headDim;
+    const acc = new Float64Array(headDim);
+    for (const p of parts) {
+      if ((p.sums[h] as number) === 0) continue;
+      const f = Math.exp((p.max[h] as number) - m);
+      sum += (p.sums[h] as number) * f;
+      for (let d = 0; d < headDim; d++) acc[d] = (acc[d] as number) + (p.acc[o + d] as number) * f;
+    }
+    for (let d = 0; d < headDim; d++) out[o + d] = (acc[d] as number) / sum;
+  }
+  return out;
+}
+
+/**
+ * One decode step (validated inputs): returns [queryHeads * headDim] and adds the averaged
+ * probabilities to attentionSums, like attendFast with one row.
+ */
+export function attendDecodeFused(
+  q: Float32Array,
+  position: number,
+  keys: readonly KvSegment[],
+  values: readonly KvSegment[],
+  length: number,
+  attentionSums: Float32Array | undefined,
+  attrs: CheckedAttrs,
+): Float32Array {
+  const { queryHeads, headDim } = attrs.geometry;
+  const { sums, acc, scores, rowOf } = runPartial(q, position, keys, values, attrs);
+  if (attentionSums !== undefined) {
+    const w = new Float64Array(queryHeads);
+    for (let h = 0; h < queryHeads; h++) w[h] = 1 / ((sums[h] as number) * queryHeads);
+    for (let p = 0; p < Math.min(length, rowOf.length); p++) {
+      const row = rowOf[p] as number;
+      if (row < 0) continue;
+      const d = row * queryHeads;
+      let a = 0;
+      for (let h = 0; h < queryHeads; h++) a += (scores[d + h] as number) * (w[h] as number);
+      attentionSums[p] = (attentionSums[p] as number) + a;
+    }
+  }
+  const out = new Float32Array(queryHeads * headDim);
+  for (let h = 0; h < queryHeads; h++) {
+    const inv = 1 / (sums[h] as number);
+    for (let d = 0; d < headDim; d++) out[h * headDim + d] = (acc[h * headDim + d] as number) * inv;
+  }
+  return out;
 }

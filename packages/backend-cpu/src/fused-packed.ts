@@ -8,6 +8,7 @@ import {
   type TokenGroupLayout,
 } from '@skvq/core';
 import { byteDecodeTable, decodeRow, fp8Table, fp16Table, layoutPlan } from '@skvq/formats';
+import { runTables, writeRunQuery } from './fused-runs.js';
 import type { FusedAttentionExports } from './wasm-module.js';
 
 /**
@@ -125,6 +126,14 @@ export interface PackedPlan {
   metaTable: number;
   cos: number;
   scores: number;
+  /** packedKeysPost's tables (fused-runs.ts): run order, runs, runs per KV head, query. */
+  ridx: number;
+  /** A second transposed-codes buffer: packedKeysPost and packedValues take two blocks at a time. */
+  tbuf2: number;
+  runs: number;
+  groupRuns: number;
+  qs: number;
+  qrun: number;
 }
 
 /** Bytes of the packed kernels' buffers for this geometry (see PackedPlan). */
@@ -150,6 +159,12 @@ export function packedBytes(geometry: KvGeometry, maxGroups: number) {
     metaTable: 4 * 65536,
     cos: 4 * PACKED_CHUNK_TOKENS * headDim,
     scores: 4 * PACKED_CHUNK_TOKENS * queryHeads,
+    ridx: 4 * channels,
+    tbuf2: 4 * (channels + 80),
+    runs: 8 * channels,
+    groupRuns: 4 * kvHeads,
+    qs: 4 * queryHeads * headDim,
+    qrun: 4 * queryHeads * headDim,
   };
 }
 
@@ -173,6 +188,13 @@ export function writeQueryPairs(
   }
 }
 
+/**
+ * What the two lookup tables of a module instance hold (the plan puts them at fixed
+ * addresses, below every per-call buffer, so they survive across calls): the fp16 table is
+ * 256 KiB, and copying it on every call cost about a quarter of a small model's decode.
+ */
+const loadedTables = new WeakMap<FusedAttentionExports, { bits?: BitWidth; meta?: string }>();
+
 /** Points the module at one packed segment: decode table, group offsets, address tables. */
 export function configurePacked(
   ex: FusedAttentionExports,
@@ -180,18 +202,33 @@ export function configurePacked(
   geometry: KvGeometry,
   half: boolean,
   plan: PackedPlan,
+  tablesLaidOut = false,
 ): void {
   const layout = seg.layout;
   const mem = ex.memory.buffer;
-  new Uint8Array(mem, plan.table, 256 * 8).set(wasmDecodeTable(layout.bits));
+  let loaded = loadedTables.get(ex);
+  if (loaded === undefined) {
+    loaded = {};
+    loadedTables.set(ex, loaded);
+  }
+  if (loaded.bits !== layout.bits) {
+    new Uint8Array(mem, plan.table, 256 * 8).set(wasmDecodeTable(layout.bits));
+    loaded.bits = layout.bits;
+  }
+  if (loaded.meta !== layout.meta) {
+    if (layout.meta === 'fp8e4m3') new Float32Array(mem, plan.metaTable, 256).set(fp8Table());
+    else if (layout.meta === 'fp16') new Float32Array(mem, plan.metaTable, 65536).set(fp16Table());
+    loaded.meta = layout.meta;
+  }
   const groups = layout.groupOffsets.length - 1;
-  new Int32Array(mem, plan.offs, groups + 1).set(layout.groupOffsets);
-  const { pairs, headOff } = tablesFor(layout, geometry, half);
-  const pt = new Int32Array(mem, plan.pairs, pairs.length);
-  for (let p = 0; p < pairs.length; p++) pt[p] = plan.kq + (pairs[p] as number);
-  new Int32Array(mem, plan.headOff, headOff.length).set(headOff);
-  if (layout.meta === 'fp8e4m3') new Float32Array(mem, plan.metaTable, 256).set(fp8Table());
-  else if (layout.meta === 'fp16') new Float32Array(mem, plan.metaTable, 65536).set(fp16Table());
+  // The pages of one stream share their layout: its tables are laid out once per pass.
+  if (!tablesLaidOut) {
+    new Int32Array(mem, plan.offs, groups + 1).set(layout.groupOffsets);
+    const { pairs, headOff } = tablesFor(layout, geometry, half);
+    const pt = new Int32Array(mem, plan.pairs, pairs.length);
+    for (let p = 0; p < pairs.length; p++) pt[p] = plan.kq + (pairs[p] as number);
+    new Int32Array(mem, plan.headOff, headOff.length).set(headOff);
+  }
   ex.configureLayout(
     CODES_PER_BYTE[layout.bits] as number,
     rowCodeBytes(layout),
@@ -211,6 +248,33 @@ export function configurePacked(
     plan.accS,
     plan.kq,
   );
+  ex.configureTbuf2(plan.tbuf2);
+}
+
+/**
+ * Points packedKeysPost at a segment's run tables and lays the rotated query out in run
+ * order (keys stored after RoPE or without RoPE: the query is the same for every key).
+ */
+export function configureRuns(
+  ex: FusedAttentionExports,
+  seg: PackedSegment & { layout: TokenGroupLayout },
+  geometry: KvGeometry,
+  qr: Float32Array,
+  f32: Float32Array,
+  plan: PackedPlan,
+  tablesLaidOut = false,
+): void {
+  if (tablesLaidOut) {
+    ex.configureRuns(plan.ridx, plan.runs, plan.groupRuns, plan.qs, plan.qrun);
+    return;
+  }
+  const tables = runTables(seg.layout, geometry);
+  const mem = ex.memory.buffer;
+  new Int32Array(mem, plan.ridx, tables.ridx.length).set(tables.ridx);
+  new Int32Array(mem, plan.runs, tables.runs.length).set(tables.runs);
+  new Int32Array(mem, plan.groupRuns, tables.headRuns.length).set(tables.headRuns);
+  writeRunQuery(qr, tables, geometry, f32, plan.qs >> 2, plan.qrun >> 2);
+  ex.configureRuns(plan.ridx, plan.runs, plan.groupRuns, plan.qs, plan.qrun);
 }
 
 /**

@@ -39,6 +39,9 @@ export interface FusedAttentionExports {
   valueRows(count: number): void;
   packedKeys(blocks: number): number;
   packedValues(blocks: number): number;
+  configureRuns(ridx: number, runs: number, groupRuns: number, qs: number, qrun: number): void;
+  configureTbuf2(at: number): void;
+  packedKeysPost(blocks: number): number;
   metaBlocks(count: number, size: number, raw: number, table: number): void;
   softmax(scores: number, length: number, max: number, sums: number): void;
   configureScores(pos: number, scale: number): void;

@@ -2,16 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type BitWidth,
+  decodeJob,
   type KvSegment,
   kvHidden,
   type MetaFormat,
+  metaBytesPerUnit,
   queryHidden,
+  rowCodeBytes,
   SkvqError,
 } from '@skvq/core';
+import { checkAttendJob } from '@skvq/formats';
 import { describe, expect, it } from 'vitest';
 import { assembleWat } from '../scripts/assemble-wat.mjs';
 import { attendDecodeFast } from '../src/fast-attention.js';
-import { FUSED_CHUNK_TOKENS } from '../src/fused-decode.js';
+import {
+  attendDecodeFusedPartial,
+  combineDecodePartials,
+  FUSED_CHUNK_TOKENS,
+} from '../src/fused-decode.js';
 import { PACKED_CHUNK_TOKENS } from '../src/fused-packed.js';
 import { cpuBackend, createCpuBackend } from '../src/index.js';
 import { attendDecodeReference } from '../src/reference-attention.js';
@@ -71,6 +79,9 @@ describe('fused decode (WebAssembly) against the reference and the JavaScript pa
       [4, 2, 'half', true],
       [2, 1, 'pairwise', false],
       [2, 2, 'none', true],
+      // Keys stored after RoPE: the quantized-domain key kernel (packedKeysPost).
+      [4, 4, 'pairwise', false],
+      [4, 2, 'half', false],
     ] as const) {
       const caseSeed = seed++;
       it(`${bits} bits ${meta} ${kind}, ${qh}q/${kvh}kv ${style}, keys ${preRope ? 'pre' : 'post'}-RoPE`, () => {
@@ -167,5 +178,86 @@ describe('fused decode (WebAssembly) against the reference and the JavaScript pa
       );
     expect(call).toThrow(SkvqError);
     expect(call).toThrow(/ternary byte 250/);
+  });
+});
+
+describe('partial softmax entry (attendDecodeFusedPartial + combineDecodePartials)', () => {
+  /** Tokens first .. first+count-1 of a segment, as a segment of their own. */
+  function slice(seg: KvSegment, first: number, count: number, channels: number): KvSegment {
+    const positions = seg.positions.subarray(first, first + count);
+    if (seg.kind === 'packed') {
+      const rb = rowCodeBytes(seg.layout);
+      const mb = metaBytesPerUnit(seg.layout);
+      return {
+        ...seg,
+        count,
+        positions,
+        codes: seg.codes.subarray(first * rb, (first + count) * rb),
+        meta: seg.meta.subarray(first * mb, (first + count) * mb),
+      };
+    }
+    const data = seg.data.subarray(first * channels, (first + count) * channels);
+    return { ...seg, count, positions, data } as KvSegment;
+  }
+
+  for (const preRope of [true, false]) {
+    it(`subsets of the positions merge into the full decode (keys ${preRope ? 'pre' : 'post'}-RoPE)`, () => {
+      const r = rng(preRope ? 41 : 42);
+      const g = geometry(4, 2, 8, 'half');
+      const channels = kvHidden(g);
+      const sinks = 3;
+      const count = PACKED_CHUNK_TOKENS + 37;
+      const window = 21;
+      const length = sinks + count + window;
+      const pieces = (bits: BitWidth): Piece[] => [
+        { kind: 'fp32', count: sinks },
+        { kind: 'packed', count, layout: tokenGroupLayout(r, channels, bits, 'fp8e4m3', 5) },
+        { kind: 'fp16', count: window },
+      ];
+      const keys = segments(normals(r, length * channels, 2), g, pieces(2));
+      const values = segments(normals(r, length * channels), g, pieces(1.5));
+      const q = normals(r, queryHidden(g));
+      const attrs = { geometry: g, keysPreRope: preRope };
+      const inputs = { q, position: length - 1, keys, values, length };
+      const checked = checkAttendJob(decodeJob(inputs), attrs, 'test');
+      const full = attendDecodeFast(inputs, attrs);
+      // Three workers: sinks + window, the first 100 packed tokens, the rest of the page.
+      const split = (segs: KvSegment[]) => [
+        [segs[0] as KvSegment, segs[2] as KvSegment],
+        [slice(segs[1] as KvSegment, 0, 100, channels)],
+        [slice(segs[1] as KvSegment, 100, count - 100, channels)],
+      ];
+      const ks = split(keys);
+      const vs = split(values);
+      const parts = ks.map((k, i) => attendDecodeFusedPartial(q, length - 1, k, vs[i]!, checked));
+      expect(parts.map((p) => p.rows)).toEqual([sinks + window, 100, count - 100]);
+      const merged = combineDecodePartials(parts, g.queryHeads, g.headDim);
+      // The same subsets as one list: pages sharing a layout (tables laid out once).
+      const listed = attendDecodeFast({ ...inputs, keys: ks.flat(), values: vs.flat() }, attrs);
+      expect(relErr(listed, full)).toBeLessThan(1e-6);
+      expect(relErr(merged, full)).toBeLessThan(1e-6);
+      expect(relErr(merged, attendDecodeReference(inputs, attrs))).toBeLessThan(FAST_TOLERANCE);
+      // An empty subset contributes nothing.
+      const empty = attendDecodeFusedPartial(q, length - 1, [], [], checked);
+      expect(empty.rows).toBe(0);
+      expect(combineDecodePartials([...parts, empty], g.queryHeads, g.headDim)).toEqual(merged);
+    });
+  }
+
+  it('values at positions the keys of the subset do not hold are rejected', () => {
+    const r = rng(43);
+    const g = geometry(4, 4, 8, 'pairwise');
+    const channels = kvHidden(g);
+    const keys = segments(normals(r, 10 * channels), g, [{ kind: 'fp32', count: 10 }]);
+    const values = segments(normals(r, 10 * channels), g, [{ kind: 'fp32', count: 10 }]);
+    const q = normals(r, queryHidden(g));
+    const attrs = { geometry: g, keysPreRope: true };
+    const checked = checkAttendJob(
+      decodeJob({ q, position: 9, keys, values, length: 10 }),
+      attrs,
+      'test',
+    );
+    const half = slice(keys[0] as KvSegment, 0, 5, channels);
+    expect(() => attendDecodeFusedPartial(q, 9, [half], values, checked)).toThrow(SkvqError);
   });
 });

@@ -846,12 +846,11 @@
   ;; Values of `blocks` blocks of 4 tokens, in stored order (no un-permuting per token):
   ;; accS[gq][j] (4 lanes, one per token slot) += w[kvHead(j) * group + gq] * v[j], where
   ;; headOff[j] = kvHead(perm[j]) * group * 16. The host sums the lanes and un-permutes.
-  (func (export "packedValues") (param $blocks i32) (result i32)
-    (local $b i32) (local $g i32) (local $j i32) (local $e i32) (local $gq i32)
+  (func $valuesSingle (param $b i32) (param $blocks i32)
+    (local $g i32) (local $j i32) (local $e i32) (local $gq i32)
     (local $mblk i32) (local $wblk i32) (local $s4 v128) (local $z4 v128) (local $v v128)
     (local $w i32) (local $a i32) (local $o i32) (local $plane i32) (local $hp i32)
     (local $c16 v128) (local $lo v128) (local $hi v128)
-    (global.set $flags (i64.const 0))
     (local.set $plane (i32.shl (global.get $channels) (i32.const 4)))
     (block $bd
       (loop $bl
@@ -932,8 +931,234 @@
             (local.set $g (i32.add (local.get $g) (i32.const 1)))
             (br $gl)))
         (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $bl))))
+;; ---- Packed keys stored after RoPE (or no RoPE): scored in the quantized domain ------
+  ;; With no rotation per key, q . k over the channels of one group g and one KV head kh is
+  ;;   sum_j q_j (s_g c_j + z_g) = s_g * sum_j q_j c_j + z_g * sum_j q_j,
+  ;; so the codes are never dequantized: per block, each run (the channels of one KV head
+  ;; within one group) accumulates q_j * code_j, four tokens per vector, and is then scaled
+  ;; once by the group's scale, plus its zero times the run's query sum (once per step).
+  ;; Host tables (fused-runs.ts; runs ordered by KV head, then group):
+  ;;   ridx [k]: 4 * stored position j of the k-th channel in run order;
+  ;;   runs [r]: (end k of run r, 32 * its group);  headRuns [kh]: end r of head kh's runs;
+  ;;   qs [k][gq]: rotated query value of the channel for query head kh * group + gq;
+  ;;   qrun [r][gq]: sum of qs over run r.
+  (global $ridx (mut i32) (i32.const 0))
+  (global $runs (mut i32) (i32.const 0))
+  (global $headRuns (mut i32) (i32.const 0))
+  (global $qs (mut i32) (i32.const 0))
+  (global $qrun (mut i32) (i32.const 0))
+
+  (func (export "configureRuns")
+    (param $ridx i32) (param $runs i32) (param $headRuns i32) (param $qs i32) (param $qrun i32)
+    (global.set $ridx (local.get $ridx))
+    (global.set $runs (local.get $runs))
+    (global.set $headRuns (local.get $headRuns))
+    (global.set $qs (local.get $qs))
+    (global.set $qrun (local.get $qrun)))
+
+  ;; Blocks are taken in pairs (b, b + 1; the last block of an odd count pairs with itself
+  ;; and writes its scores twice), the second decoded into tbuf2: one index load and one
+  ;; query load then serve eight tokens.
+  (global $tbuf2 (mut i32) (i32.const 0))
+  (func (export "configureTbuf2") (param $at i32)
+    (global.set $tbuf2 (local.get $at)))
+
+  (func (export "packedKeysPost") (param $blocks i32) (result i32)
+    (local $b i32) (local $b1 i32) (local $kh i32) (local $r i32) (local $r0 i32)
+    (local $rEnd i32) (local $k i32) (local $kEnd i32) (local $k0 i32) (local $mblk i32)
+    (local $mstep i32) (local $out i32) (local $gq i32) (local $qp i32) (local $ip i32)
+    (local $qstep i32) (local $rp i32) (local $m i32) (local $t1 i32) (local $t2 i32)
+    (local $a i32) (local $q v128) (local $c v128) (local $z v128)
+    (local $acc0 v128) (local $acc1 v128) (local $p0 v128) (local $p1 v128)
+    (global.set $flags (i64.const 0))
+    (local.set $qstep (i32.shl (global.get $group) (i32.const 2)))
+    (local.set $mstep (i32.shl (global.get $groups) (i32.const 5)))
+    (local.set $t1 (global.get $tbuf))
+    (local.set $t2 (global.get $tbuf2))
+    (block $bd
+      (loop $bl
+        (br_if $bd (i32.ge_u (local.get $b) (local.get $blocks)))
+        (local.set $b1 (i32.add (local.get $b) (i32.const 1)))
+        (if (i32.ge_u (local.get $b1) (local.get $blocks)) (then (local.set $b1 (local.get $b))))
+        (call $decodeBlock (local.get $b))
+        (global.set $tbuf (local.get $t2))
+        (call $decodeBlock (local.get $b1))
+        (global.set $tbuf (local.get $t1))
+        (local.set $mblk (i32.add (global.get $meta) (i32.mul (local.get $b) (local.get $mstep))))
+        ;; Second block's metadata: mblk + mstep (mstep 0 when it is the same block).
+        (local.set $mstep (i32.mul (i32.sub (local.get $b1) (local.get $b))
+          (i32.shl (global.get $groups) (i32.const 5))))
+        (local.set $out (global.get $scores))
+        (local.set $kh (i32.const 0))
+        (local.set $r0 (i32.const 0))
+        (local.set $k0 (i32.const 0))
+        (block $hd
+          (loop $hl
+            (br_if $hd (i32.ge_u (local.get $kh) (global.get $kvHeads)))
+            (local.set $rEnd (i32.load (i32.add (global.get $headRuns) (i32.shl (local.get $kh) (i32.const 2)))))
+            (local.set $gq (i32.const 0))
+            (loop $ql
+              (local.set $acc0 (v128.const i32x4 0 0 0 0))
+              (local.set $acc1 (v128.const i32x4 0 0 0 0))
+              (local.set $r (local.get $r0))
+              (local.set $k (local.get $k0))
+              (local.set $ip (i32.add (global.get $ridx) (i32.shl (local.get $k) (i32.const 2))))
+              (local.set $qp (i32.add (global.get $qs)
+                (i32.add (i32.mul (local.get $k) (local.get $qstep)) (i32.shl (local.get $gq) (i32.const 2)))))
+              (block $rd
+                (loop $rl
+                  (br_if $rd (i32.ge_u (local.get $r) (local.get $rEnd)))
+                  (local.set $rp (i32.add (global.get $runs) (i32.shl (local.get $r) (i32.const 3))))
+                  (local.set $kEnd (i32.load (local.get $rp)))
+                  (local.set $m (i32.add (local.get $mblk) (i32.load offset=4 (local.get $rp))))
+                  (local.set $p0 (v128.const i32x4 0 0 0 0))
+                  (local.set $p1 (v128.const i32x4 0 0 0 0))
+                  (block $pd
+                    (loop $pl
+                      (br_if $pd (i32.ge_u (local.get $k) (local.get $kEnd)))
+                      (local.set $a (i32.load (local.get $ip)))
+                      ;; Eight codes: bytes 0..3 tokens of block b, 4..7 of block b1.
+                      (local.set $c (i16x8.extend_low_i8x16_u
+                        (v128.load32_lane 1 (i32.add (local.get $t2) (local.get $a))
+                          (v128.load32_zero (i32.add (local.get $t1) (local.get $a))))))
+                      (local.set $q (v128.load32_splat (local.get $qp)))
+                      (local.set $p0 (f32x4.add (local.get $p0) (f32x4.mul (local.get $q)
+                        (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))))))
+                      (local.set $p1 (f32x4.add (local.get $p1) (f32x4.mul (local.get $q)
+                        (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))))))
+                      (local.set $qp (i32.add (local.get $qp) (local.get $qstep)))
+                      (local.set $ip (i32.add (local.get $ip) (i32.const 4)))
+                      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                      (br $pl)))
+                  (local.set $z (v128.load32_splat (i32.add (global.get $qrun)
+                    (i32.shl (i32.add (i32.mul (local.get $r) (global.get $group)) (local.get $gq))
+                      (i32.const 2)))))
+                  (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.add
+                    (f32x4.mul (v128.load (local.get $m)) (local.get $p0))
+                    (f32x4.mul (v128.load offset=16 (local.get $m)) (local.get $z)))))
+                  (local.set $m (i32.add (local.get $m) (local.get $mstep)))
+                  (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.add
+                    (f32x4.mul (v128.load (local.get $m)) (local.get $p1))
+                    (f32x4.mul (v128.load offset=16 (local.get $m)) (local.get $z)))))
+                  (local.set $r (i32.add (local.get $r) (i32.const 1)))
+                  (br $rl)))
+              (local.set $a (i32.add (local.get $out)
+                (i32.shl (i32.add (i32.mul (local.get $kh) (global.get $group)) (local.get $gq)) (i32.const 4))))
+              (v128.store (local.get $a) (local.get $acc0))
+              ;; The second block's sums: [queryHeads][4] after the first block's.
+              (v128.store (i32.add (local.get $a) (i32.shl (global.get $queryHeads) (i32.const 4)))
+                (local.get $acc1))
+              (local.set $gq (i32.add (local.get $gq) (i32.const 1)))
+              (br_if $ql (i32.lt_u (local.get $gq) (global.get $group))))
+            (local.set $r0 (local.get $rEnd))
+            (local.set $k0 (local.get $k))
+            (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+            (br $hl)))
+        (call $scatterScores (local.get $b) (local.get $out))
+        (call $scatterScores (local.get $b1)
+          (i32.add (local.get $out) (i32.shl (global.get $queryHeads) (i32.const 4))))
+        (local.set $mstep (i32.shl (global.get $groups) (i32.const 5)))
+        (local.set $b (i32.add (local.get $b) (i32.const 2)))
         (br $bl)))
     (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+
+  ;; Values of blocks b and b + 1 together (the second decoded into tbuf2): one head-offset
+  ;; load, one accumulator load and store per channel serve eight tokens; the two blocks'
+  ;; products are added into the same four lanes (the host sums the lanes anyway).
+  (func $valuesPair (param $b i32)
+    (local $g i32) (local $j i32) (local $e i32) (local $gq i32) (local $m0 i32) (local $m1 i32)
+    (local $w0 i32) (local $w1 i32) (local $hq i32) (local $a i32) (local $o i32) (local $plane i32)
+    (local $t1 i32) (local $t2 i32) (local $c v128) (local $x0 v128) (local $x1 v128)
+    (local $s0 v128) (local $z0 v128) (local $s1 v128) (local $z1 v128) (local $wstep i32)
+    (local.set $plane (i32.shl (global.get $channels) (i32.const 4)))
+    (local.set $t1 (global.get $tbuf))
+    (local.set $t2 (global.get $tbuf2))
+    (call $decodeBlock (local.get $b))
+    (global.set $tbuf (local.get $t2))
+    (call $decodeBlock (i32.add (local.get $b) (i32.const 1)))
+    (global.set $tbuf (local.get $t1))
+    (local.set $m0 (i32.add (global.get $meta)
+      (i32.mul (local.get $b) (i32.shl (global.get $groups) (i32.const 5)))))
+    (local.set $m1 (i32.add (local.get $m0) (i32.shl (global.get $groups) (i32.const 5))))
+    (local.set $wstep (i32.shl (global.get $queryHeads) (i32.const 4)))
+    (local.set $w0 (global.get $scores))
+    (local.set $w1 (i32.add (local.get $w0) (local.get $wstep)))
+    (call $gatherWeights (local.get $b) (local.get $w0))
+    (call $gatherWeights (i32.add (local.get $b) (i32.const 1)) (local.get $w1))
+    (local.set $o (global.get $offs))
+    (block $gd
+      (loop $gl
+        (br_if $gd (i32.ge_u (local.get $g) (global.get $groups)))
+        (local.set $s0 (v128.load (local.get $m0)))
+        (local.set $z0 (v128.load offset=16 (local.get $m0)))
+        (local.set $s1 (v128.load (local.get $m1)))
+        (local.set $z1 (v128.load offset=16 (local.get $m1)))
+        (local.set $j (i32.load (local.get $o)))
+        (local.set $e (i32.load offset=4 (local.get $o)))
+        ;; MHA: one query head per channel, no loop over the group.
+        (if (i32.eq (global.get $group) (i32.const 1))
+          (then
+            (block $md
+              (loop $ml
+                (br_if $md (i32.ge_u (local.get $j) (local.get $e)))
+                (local.set $a (i32.shl (local.get $j) (i32.const 2)))
+                (local.set $c (i16x8.extend_low_i8x16_u
+                  (v128.load32_lane 1 (i32.add (local.get $t2) (local.get $a))
+                    (v128.load32_zero (i32.add (local.get $t1) (local.get $a))))))
+                (local.set $hq (i32.load (i32.add (global.get $headOff) (local.get $a))))
+                (local.set $a (i32.add (global.get $accS) (i32.shl (local.get $a) (i32.const 2))))
+                (v128.store (local.get $a)
+                  (f32x4.add (v128.load (local.get $a))
+                    (f32x4.add
+                      (f32x4.mul (v128.load (i32.add (local.get $w0) (local.get $hq)))
+                        (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))) (local.get $s0)) (local.get $z0)))
+                      (f32x4.mul (v128.load (i32.add (local.get $w1) (local.get $hq)))
+                        (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))) (local.get $s1)) (local.get $z1))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $ml)))))
+        (block $jd
+          (loop $jl
+            (br_if $jd (i32.ge_u (local.get $j) (local.get $e)))
+            (local.set $c (i16x8.extend_low_i8x16_u
+              (v128.load32_lane 1 (i32.add (local.get $t2) (i32.shl (local.get $j) (i32.const 2)))
+                (v128.load32_zero (i32.add (local.get $t1) (i32.shl (local.get $j) (i32.const 2)))))))
+            (local.set $x0 (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_u (local.get $c))) (local.get $s0)) (local.get $z0)))
+            (local.set $x1 (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_u (local.get $c))) (local.get $s1)) (local.get $z1)))
+            (local.set $hq (i32.load (i32.add (global.get $headOff) (i32.shl (local.get $j) (i32.const 2)))))
+            (local.set $a (i32.add (global.get $accS) (i32.shl (local.get $j) (i32.const 4))))
+            (local.set $gq (i32.const 0))
+            (loop $ql
+              (v128.store (local.get $a)
+                (f32x4.add (v128.load (local.get $a))
+                  (f32x4.add
+                    (f32x4.mul (v128.load (i32.add (local.get $w0) (local.get $hq))) (local.get $x0))
+                    (f32x4.mul (v128.load (i32.add (local.get $w1) (local.get $hq))) (local.get $x1)))))
+              (local.set $a (i32.add (local.get $a) (local.get $plane)))
+              (local.set $hq (i32.add (local.get $hq) (i32.const 16)))
+              (local.set $gq (i32.add (local.get $gq) (i32.const 1)))
+              (br_if $ql (i32.lt_u (local.get $gq) (global.get $group))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $jl)))
+        (local.set $m0 (i32.add (local.get $m0) (i32.const 32)))
+        (local.set $m1 (i32.add (local.get $m1) (i32.const 32)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $gl))))
+
+  ;; Values of `blocks` blocks of 4 tokens: pairs of blocks, then a last odd block alone.
+  (func (export "packedValues") (param $blocks i32) (result i32)
+    (local $b i32)
+    (global.set $flags (i64.const 0))
+    (block $pd
+      (loop $pl
+        (br_if $pd (i32.gt_u (i32.add (local.get $b) (i32.const 2)) (local.get $blocks)))
+        (call $valuesPair (local.get $b))
+        (local.set $b (i32.add (local.get $b) (i32.const 2)))
+        (br $pl)))
+    (call $valuesSingle (local.get $b) (local.get $blocks))
+    (i32.wrap_i64 (i64.shr_u (global.get $flags) (i64.const 63))))
+
   ;; Scale/zero pairs of `count` tokens, raw bytes [t][group][scale, zero] at $raw (fp8: 1
   ;; byte per value, fp16: 2, fp32: 4 = $size) decoded through the f32 table at $tab (fp8,
   ;; fp16) and laid out [block][group][scale x4, zero x4] at the meta buffer.

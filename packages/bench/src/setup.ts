@@ -67,8 +67,14 @@ export function syntheticCalibration(geometry: KvGeometry, seed = 1): Calibratio
   };
 }
 
-export function skvqCache(backend: BackendPlugin, geometry = LLAMA2_7B_LAYER): QuantizedCache {
+/** keysPreRope false stores keys after RoPE (the cache rotates them before quantizing). */
+export function skvqCache(
+  backend: BackendPlugin,
+  geometry = LLAMA2_7B_LAYER,
+  keysPreRope = true,
+): QuantizedCache {
   return createQuantizedCache({
+    keysPreRope,
     geometry,
     backend,
     keys: { quantizer: groupClipQuantizer, bits: 2, meta: 'fp8e4m3', groupSize: GROUP_SIZE },

@@ -88,6 +88,7 @@ Method grammar (--methods, comma-separated):
   fp32 | fp16 | <method>-k<bits>v<bits> | <keys>+<values>-k<bits>v<bits>
   method: rtn, kivi, skvq; bits: 8, 4, 3, 2, 1.5 (1.5 = ternary); e.g. kivi+skvq-k2v1.5
   skvq ablations: suffix :noreorder (identity order, contiguous groups) and/or :noclip (alpha 1)
+  :postrope on any quantized method stores keys after RoPE (e.g. skvq-k2v1.5:postrope)
 
 Options:
 ${MODEL_HELP}

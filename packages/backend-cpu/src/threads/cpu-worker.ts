@@ -6,7 +6,7 @@
 import { type QuantLayout, SkvqError } from '@skvq/core';
 import { checkAttrs } from '@skvq/formats';
 import { attendFastPartial, attendJobFast } from '../fast-attention.js';
-import { attendDecodeFusedPartial, fusedDecodeAvailable } from '../fused-decode.js';
+import { fusedDecodeAvailable, fusedDecodeParts } from '../fused-decode.js';
 import { prepareFusedAttentionWasm } from '../wasm-module.js';
 import type { PostedSegment, WorkerRequest, WorkerResponse } from './messages.js';
 
@@ -62,7 +62,7 @@ function run(request: WorkerRequest): { response: WorkerResponse; transfer: Arra
     const { q, position, keys, values, length, withScores } = request;
     const parts =
       request.fused && fusedDecodeAvailable(attrs)
-        ? attendDecodeFusedPartial(q, position, keys, values, length, attrs, withScores)
+        ? fusedDecodeParts(q, position, keys, values, attrs, withScores)
         : attendFastPartial(q, position, keys, values, length, attrs, withScores);
     const transfer = [parts.max.buffer, parts.sums.buffer, parts.acc.buffer] as ArrayBuffer[];
     if (parts.scores !== undefined) transfer.push(parts.scores.buffer as ArrayBuffer);

@@ -10,7 +10,7 @@ import {
 import { type CheckedAttrs, checkAttendJob } from '@skvq/formats';
 import type { DecodeParts } from '../decode-parts.js';
 import { attendFastPartial, attendJobFast } from '../fast-attention.js';
-import { attendDecodeFusedPartial, fusedDecodeAvailable } from '../fused-decode.js';
+import { fusedDecodeAvailable, fusedDecodeParts } from '../fused-decode.js';
 import { mergeAttentionSums, mergeDecodeParts } from './merge.js';
 import { segmentsForPost, segmentsShared, type WorkerResponse } from './messages.js';
 import type { WorkerPool } from './pool.js';
@@ -65,7 +65,7 @@ function decodePartial(
   withScores: boolean,
 ): DecodeParts {
   return fused
-    ? attendDecodeFusedPartial(q, position, keys, values, length, attrs, withScores)
+    ? fusedDecodeParts(q, position, keys, values, attrs, withScores)
     : attendFastPartial(q, position, keys, values, length, attrs, withScores);
 }
 
