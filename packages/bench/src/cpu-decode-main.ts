@@ -1,7 +1,12 @@
 // `pnpm bench:cpu-decode [tokens...]`: issue 15's single-thread CPU decode comparison and
 // append throughput; prints the markdown for BENCHMARKS.md ("CPU decode vs dense (issue 15)").
 import { loadavg } from 'node:os';
-import { cpuBackend } from '@skvq/backend-cpu';
+import { createCpuBackend } from '@skvq/backend-cpu';
+
+// One thread unless SKVQ_BENCH_THREADS says otherwise: every contestant runs on the same
+// number of threads (onnxruntime-node's intra-op threads included).
+const cpuBackend = createCpuBackend({ threads: Number(process.env.SKVQ_BENCH_THREADS ?? '1') });
+
 import { cpuAppendBench, cpuDecodeBench } from './cpu-decode.js';
 import { machine } from './machine.js';
 

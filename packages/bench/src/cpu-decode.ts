@@ -87,7 +87,7 @@ export async function cpuDecodeBench(
   const ch = kvHidden(geometry);
   const { queryHeads: H, headDim: D } = geometry;
   const pool = TokenPool.get(ch);
-  const threads = 1;
+  const threads = Number(process.env.SKVQ_BENCH_THREADS ?? '1');
   const post: QuantizedCache = skvqCache(backend, geometry, false);
   fill(post, pool, tokens);
   const pre: QuantizedCache = skvqCache(backend, geometry, true);

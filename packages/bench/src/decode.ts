@@ -1,6 +1,7 @@
 import type { QuantizedCache } from '@skvq/cache';
 import type { BackendPlugin, FpSegment, KvSegment } from '@skvq/core';
 import { applyRope, kvHidden, LLAMA2_7B_LAYER, queryHidden } from '@skvq/core';
+import { decodeF16Array } from '@skvq/formats';
 import * as ort from 'onnxruntime-node';
 import { cpuMs } from './clock.js';
 import { denseAttentionModel } from './onnx-attention.js';
@@ -40,7 +41,10 @@ function dequantizeAll(
 ): void {
   let row = 0;
   for (const seg of segments) {
-    if (seg.kind === 'fp') {
+    if (seg.kind === 'fp' && seg.precision === 'fp16') {
+      // The window and sinks are fp16 by default: widen the stored bits, not copy them.
+      decodeF16Array(seg.data as Uint16Array, 0, out, row * ch, seg.count * ch);
+    } else if (seg.kind === 'fp') {
       out.set((seg.data as Float32Array).subarray(0, seg.count * ch), row * ch);
     } else {
       const x = backend.kernels.dequantize!({
@@ -99,7 +103,7 @@ export async function decodeBench(
   let onnxError: string | undefined;
   try {
     session = await ort.InferenceSession.create(denseAttentionModel(H, D), {
-      intraOpNumThreads: 1,
+      intraOpNumThreads: Number(process.env.SKVQ_BENCH_THREADS ?? '1'),
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
     });

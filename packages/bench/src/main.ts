@@ -6,7 +6,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuBackend } from '@skvq/backend-cpu';
+import { createCpuBackend } from '@skvq/backend-cpu';
+
+// One thread unless SKVQ_BENCH_THREADS says otherwise: every contestant runs on the same
+// number of threads (onnxruntime-node's intra-op threads included).
+const cpuBackend = createCpuBackend({ threads: Number(process.env.SKVQ_BENCH_THREADS ?? '1') });
+
 import { decodeAppendBench } from './append.js';
 import { decodeBench } from './decode.js';
 import { withHandWrittenSections } from './hand-written.js';

@@ -37,7 +37,7 @@ export function renderReport(r: Report): string {
   );
   lines.push('');
   lines.push(
-    `Setup: one Llama-2-7B layer (32 query heads, 32 KV heads, head dim 128, kvHidden 4096); SKVQ K2 V1.5 (ternary, 5 trits/byte), group ${GROUP_SIZE}, fp8 e4m3 scale/zero, window ${WINDOW}, sinks ${SINKS}; synthetic calibration (random permutation, equal groups of ${GROUP_SIZE}, alpha ${ALPHA}); random activations; backend \`cpuBackend\` (single thread; WebAssembly SIMD decode attention, JavaScript elsewhere).`,
+    `Setup: one Llama-2-7B layer (32 query heads, 32 KV heads, head dim 128, kvHidden 4096); SKVQ K2 V1.5 (ternary, 5 trits/byte), group ${GROUP_SIZE}, fp8 e4m3 scale/zero, window ${WINDOW}, sinks ${SINKS}; synthetic calibration (random permutation, equal groups of ${GROUP_SIZE}, alpha ${ALPHA}); random activations; backend \`createCpuBackend({ threads: SKVQ_BENCH_THREADS ?? 1 })\` (WebAssembly SIMD decode attention, JavaScript elsewhere; onnxruntime-node gets as many intra-op threads).`,
   );
   lines.push('');
   lines.push(`## 1. Memory at ${mem.tokens.toLocaleString('en-US')} tokens`);
