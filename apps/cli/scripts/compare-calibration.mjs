@@ -108,6 +108,18 @@ const variants = {
   'decode objective, grid 0.50..1.00': () => calibrate({ alphaGrid: WIDE_GRID, objective: decode }),
   'decode objective, grid 0.50..1.00, 1024 sample tokens': () =>
     calibrate({ alphaGrid: WIDE_GRID, objective: decode, sampleTokens: 1024 }),
+  'decode objective, grid 0.50..1.00, 4096 sample tokens': () =>
+    calibrate({ alphaGrid: WIDE_GRID, objective: decode, sampleTokens: 4096 }),
+  'decode objective, grid 0.50..1.00 step 0.01, 1024 sample tokens': () =>
+    calibrate({ alphaGrid: range(0.5, 1, 0.01), objective: decode, sampleTokens: 1024 }),
+  'decode objective, grid 0.30..1.00, 1024 sample tokens': () =>
+    calibrate({ alphaGrid: range(0.3, 1, 0.02), objective: decode, sampleTokens: 1024 }),
+  'prefill objective (every older token quantized), grid 0.50..1.00, 1024 sample tokens': () =>
+    calibrate({
+      alphaGrid: WIDE_GRID,
+      objective: { ...decode, protocol: 'prefill' },
+      sampleTokens: 1024,
+    }),
   'one shared alpha (decode objective, grid 0.50..1.00, 1024 tokens)': async () => {
     const a = await calibrate({ alphaGrid: WIDE_GRID, objective: decode, sampleTokens: 1024 });
     return withAlpha(a, sharedAlpha(a));

@@ -34,9 +34,11 @@ for (const dir of readdirSync(root).sort()) {
   // runs from before the protocols were named used the prefill protocol
   const protocol = data.protocol ?? 'prefill';
   const partial = data.complete === false ? ', partial: the run was stopped' : '';
-  console.log(
-    `\n### ${dir} (${data.stories} stories, ${protocol} protocol${partial})\n\n\`${data.command}\`\n`,
-  );
+  // a folder written by combine-results.mjs names its runs; their commands are in results.json
+  const how = data.combinedFrom
+    ? `combined by \`combine-results.mjs\` from ${data.combinedFrom.map((r) => `\`${r.dir.replace(/^docs\/results\//, '')}\``).join(', ')} (each run's command in \`results.json\` and \`runs/<name>.txt\`)`
+    : `\`${data.command}\``;
+  console.log(`\n### ${dir} (${data.stories} stories, ${protocol} protocol${partial})\n\n${how}\n`);
   console.log(
     '| method | config | ppl | delta vs fp32 | codes+meta bits | overhead bits | avg bits | alloc bits | bytes/token | attn err (mean of layers) |',
   );

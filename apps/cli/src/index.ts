@@ -29,5 +29,6 @@ export { METHOD_FORMS, type MethodSpec, parseMethod, parseMethods } from './meth
 export { candidateModelDirs, loadModel, resolveModel, userCacheDir } from './model-lookup.js';
 export { paretoFrontier, scatterSvg, stackedBarsSvg, ticks } from './plots.js';
 export { createCliRegistry } from './registry.js';
+export { configLabel, resultsTable, writeResults } from './results-files.js';
 export { renderCsv, renderTable } from './table.js';
 export { splitForEval } from './text.js';
