@@ -36,7 +36,8 @@ describe('threaded backend from the built package', () => {
     [
       'ESM',
       `const m = await import(${JSON.stringify(join(packageDir, 'dist', 'index.js'))});`,
-      ['--input-type=module'],
+      // Flags Node refuses in a worker (--input-type, V8's heap size) are not passed on.
+      ['--input-type=module', '--max-old-space-size=512'],
     ],
     ['CJS', `const m = require(${JSON.stringify(join(packageDir, 'dist', 'index.cjs'))});`, []],
   ] as const) {

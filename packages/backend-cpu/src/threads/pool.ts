@@ -37,6 +37,15 @@ export function defaultWorkerUrl(): URL | undefined {
   return url;
 }
 
+/** Flags Node does not accept in a worker's execArgv (prefixes). */
+const WORKER_REFUSED_FLAGS = [
+  '--input-type',
+  '--max-old-space-size',
+  '--max-semi-space-size',
+  '--stack-size',
+  '--title',
+];
+
 function nodeThread(
   url: URL | string,
   onMessage: (r: WorkerResponse) => void,
@@ -53,13 +62,21 @@ function nodeThread(
   const { Worker } = nodeBuiltin<{ Worker: WorkerClass }>('node:worker_threads') as {
     Worker: WorkerClass;
   };
-  // Workers inherit the parent's flags; --input-type (node -e of a module) makes them fail.
+  // Workers inherit the parent's flags (loaders, conditions), but Node refuses some in a
+  // worker: --input-type (node -e of a module) and per-process V8 options such as
+  // --max-old-space-size (ERR_WORKER_INVALID_EXEC_ARGV). Drop those; if Node still refuses
+  // the rest, start the worker without flags.
   const execArgv = ((nodeProcess() as { execArgv?: string[] }).execArgv ?? []).filter(
-    (flag) => !flag.startsWith('--input-type'),
+    (flag) => !WORKER_REFUSED_FLAGS.some((prefix) => flag.startsWith(prefix)),
   );
-  const worker = new Worker(typeof url === 'string' && !url.includes(':') ? url : new URL(url), {
-    execArgv,
-  });
+  const target = typeof url === 'string' && !url.includes(':') ? url : new URL(url);
+  let worker: NodeWorker;
+  try {
+    worker = new Worker(target, { execArgv });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+    worker = new Worker(target, { execArgv: [] });
+  }
   worker.on('message', onMessage as (x: never) => void);
   worker.on('error', onError as (x: never) => void);
   worker.on('exit', ((code: number) => {
