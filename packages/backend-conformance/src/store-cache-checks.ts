@@ -249,7 +249,15 @@ async function decodeStepTransfer(backend: BackendPlugin, context: number) {
   };
 }
 
-export function storeCacheChecks(tolerance: number): StoreCheck[] {
+/** Cached tokens the transfer check compares one decode step at. */
+export const DEFAULT_TRANSFER_CONTEXTS: readonly [number, number] = [4096, 32768];
+
+export function storeCacheChecks(
+  tolerance: number,
+  transferContexts: readonly [number, number] = DEFAULT_TRANSFER_CONTEXTS,
+): StoreCheck[] {
+  const [smallContext, largeContext] = transferContexts;
+  const tokens = (n: number) => n.toLocaleString('en-US');
   return [
     cacheCheck(
       'QuantizedCache (SKVQ K2 V1.5, fp16 window) equals the CPU reference cache: prefill, decode, bytes, save/load bit for bit',
@@ -274,13 +282,13 @@ export function storeCacheChecks(tolerance: number): StoreCheck[] {
     ),
     {
       area: 'transfers',
-      name: 'one decode step (append 1 token + attend, after a warm-up step) moves the same bytes at 4,096 and 32,768 cached tokens',
+      name: `one decode step (append 1 token + attend, after a warm-up step) moves the same bytes at ${tokens(smallContext)} and ${tokens(largeContext)} cached tokens`,
       run: async (backend) => {
-        const small = await decodeStepTransfer(backend, 4096);
-        const large = await decodeStepTransfer(backend, 32768);
+        const small = await decodeStepTransfer(backend, smallContext);
+        const large = await decodeStepTransfer(backend, largeContext);
         if (small.toDevice !== large.toDevice || small.fromDevice !== large.fromDevice) {
           throw new CacheCheckFailure(
-            `4,096 tokens: ${small.toDevice} bytes up, ${small.fromDevice} down; 32,768 tokens: ${large.toDevice} up, ${large.fromDevice} down`,
+            `${tokens(smallContext)} tokens: ${small.toDevice} bytes up, ${small.fromDevice} down; ${tokens(largeContext)} tokens: ${large.toDevice} up, ${large.fromDevice} down`,
           );
         }
         return 0;
