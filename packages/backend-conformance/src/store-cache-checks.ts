@@ -22,6 +22,7 @@ import {
   mulberry32,
   type PolicyDecision,
   queryHidden,
+  SkvqError,
   type TokenPolicy,
   transferStatsOf,
 } from '@skvq/core';
@@ -257,6 +258,20 @@ export function storeCacheChecks(
   transferContexts: readonly [number, number] = DEFAULT_TRANSFER_CONTEXTS,
 ): StoreCheck[] {
   const [smallContext, largeContext] = transferContexts;
+  // The policy keeps every 7th token and pages hold 32: at contexts in the same phase of
+  // both, the measured step does the same work (a kept token is copied in the store, a
+  // quantized one reads back the kernel's error word on CUDA), so only the context differs.
+  if (
+    !Number.isSafeInteger(smallContext) ||
+    !Number.isSafeInteger(largeContext) ||
+    smallContext < 256 ||
+    (largeContext - smallContext) % (7 * 32) !== 0
+  ) {
+    throw new SkvqError(
+      'INVALID_ARGUMENT',
+      `store conformance transferContexts ${smallContext} and ${largeContext}: integers >= 256 whose difference is a multiple of 224 (7 x 32), e.g. 4096 and 32768`,
+    );
+  }
   const tokens = (n: number) => n.toLocaleString('en-US');
   return [
     cacheCheck(
