@@ -245,7 +245,8 @@ describe('skvq end to end (tiny subsets)', () => {
     expect(summary.ratioVsFp16).toBeLessThan(0.6);
   });
 
-  it('generate --backend gpujs runs the cache kernels on gpu.js and names its mode', async () => {
+  it('generate --backend gpujs runs the cache kernels on gpu.js, names its mode and saves the device cache', async () => {
+    const saved = join(tmp, 'gpujs-cache.skvqc');
     const r = await run([
       'generate',
       '--model',
@@ -258,10 +259,16 @@ describe('skvq end to end (tiny subsets)', () => {
       '3',
       '--backend',
       'gpujs',
+      '--save-cache',
+      saved,
     ]);
     expect(r.code).toBe(0);
     expect(r.err).toMatch(/backend gpujs \((headlessgl|webasm|cpu)\)/);
     expect(r.out).toMatch(/tokens\/s/);
+    // the cache lives in gpu.js textures: saving reads it back through the storage
+    const info = await run(['inspect', saved, '--calib', join(tmp, 'calib.json')]);
+    expect(info.code).toBe(0);
+    expect(info.out).toContain('saved quantized KV cache');
   });
 
   it('inspect describes a model and a calibration artifact', async () => {

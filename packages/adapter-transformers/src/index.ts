@@ -12,4 +12,4 @@ export {
 } from './calibrate.js';
 export { type TransformersDecoderConfig, transformersGeometry } from './geometry.js';
 export { type RunTensorBytes, SkvqPastKeyValues } from './past-key-values.js';
-export { readLayer, type StoredCache, tokenRows } from './read-cache.js';
+export { readLayer, readLayerAsync, type StoredCache, tokenRows } from './read-cache.js';

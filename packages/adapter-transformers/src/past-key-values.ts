@@ -15,6 +15,7 @@ import {
   type QuantizedCache,
   type QuantizedCacheOptions,
   saveCache,
+  saveCacheAsync,
 } from '@skvq/cache';
 import { type BackendPlugin, type CacheBytes, kvHidden, SkvqError } from '@skvq/core';
 import { readLayer, type StoredCache, tokenRows } from './read-cache.js';
@@ -153,9 +154,18 @@ export class SkvqPastKeyValues {
     return { ...this.#lastRun };
   }
 
-  /** The cache as bytes (`saveCache`), e.g. to keep a chat across page loads. */
+  /**
+   * The cache as bytes (`saveCache`), e.g. to keep a chat across page loads. A typed
+   * STORAGE_READ_ASYNC error when the cache's storage reads device memory asynchronously:
+   * use saveAsync() there.
+   */
   save(): Uint8Array {
     return saveCache(this.#cache);
+  }
+
+  /** The cache as bytes on any backend (`saveCacheAsync`: reads device memory back). */
+  saveAsync(): Promise<Uint8Array> {
+    return saveCacheAsync(this.#cache);
   }
 
   /** Restores `save()` bytes; `options` must be those the saved cache was created with. */

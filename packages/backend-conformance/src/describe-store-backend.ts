@@ -22,6 +22,11 @@ export interface DescribeStoreBackendOptions {
   only?: readonly StoreConformanceArea[];
   /** Per-test timeout in ms (the cache and transfer checks fill 32k-token caches); default 120 s. */
   timeout?: number;
+  /**
+   * Cached-token counts of the transfer check; default 4,096 and 32,768 (their difference
+   * must be a multiple of 224, the check's policy and page period).
+   */
+  transferContexts?: readonly [number, number];
 }
 
 /**
@@ -69,7 +74,10 @@ export function describeStoreBackend(
         await backend?.dispose?.();
       });
     }
-    const checks = storeConformanceChecks(tolerance);
+    const checks = storeConformanceChecks(
+      tolerance,
+      options.transferContexts === undefined ? {} : { transferContexts: options.transferContexts },
+    );
     for (const area of STORE_CONFORMANCE_AREAS) {
       if (!areas.has(area)) continue;
       describe(area, () => {

@@ -47,10 +47,12 @@ export {
 } from './opaque-store.js';
 export { type Rng, randomInt, randomNormal, randomPermutation } from './rng.js';
 export { buildSegments, packSegment, type SegmentPiece } from './segments.js';
+export { DEFAULT_TRANSFER_CONTEXTS } from './store-cache-checks.js';
 export {
   deviceStorage,
   STORE_CONFORMANCE_AREAS,
   type StoreCheck,
   type StoreConformanceArea,
+  type StoreConformanceOptions,
   storeConformanceChecks,
 } from './store-checks.js';

@@ -442,12 +442,24 @@ function storeAttendChecks(tolerance: number): StoreCheck[] {
   }));
 }
 
+export interface StoreConformanceOptions {
+  /**
+   * The two cached-token counts the transfer check compares a decode step at (default
+   * 4,096 and 32,768; both multiples of the check's 32-token pages). An emulated device
+   * too slow to fill 32k tokens in a test may use smaller ones.
+   */
+  transferContexts?: readonly [number, number];
+}
+
 /** Every store check (areas in STORE_CONFORMANCE_AREAS order). */
-export function storeConformanceChecks(tolerance = ATTENTION_RELATIVE_TOLERANCE): StoreCheck[] {
+export function storeConformanceChecks(
+  tolerance = ATTENTION_RELATIVE_TOLERANCE,
+  options: StoreConformanceOptions = {},
+): StoreCheck[] {
   return [
     ...storageChecks(),
     ...storeQuantizeChecks(),
     ...storeAttendChecks(tolerance),
-    ...storeCacheChecks(tolerance),
+    ...storeCacheChecks(tolerance, options.transferContexts),
   ];
 }

@@ -63,30 +63,6 @@ export {
   sameGeometry,
   validateGeometry,
 } from './geometry.js';
-
-// Backend-owned storage: where caches keep their bytes, and the kernels over store views.
-export {
-  type BackendStorage,
-  backendStorage,
-  type HostStorageOptions,
-  hostBytes,
-  hostStorage,
-  NO_TRANSFERS,
-  type StoreAttendInputs,
-  type StoreBuffer,
-  type StoreFpSegment,
-  type StoreKernels,
-  type StorePackedSegment,
-  type StorePurpose,
-  type StoreQuantizeBlockInputs,
-  type StoreQuantizeTokensInputs,
-  type StoreRows,
-  type StoreSegment,
-  type StoreView,
-  type TransferStats,
-  transferStatsOf,
-} from './storage.js';
-
 // The kernel contract every backend implements.
 export {
   type AttendDecodeInputs,
@@ -109,7 +85,6 @@ export {
   type QuantizeBlockInputs,
   type QuantizeTokensInputs,
 } from './kernels.js';
-
 // Declarative quantized layouts (validated and packed by @skvq/formats).
 export {
   type ChannelBlockLayout,
@@ -121,7 +96,6 @@ export {
   type TokenGroupLayout,
   tokensPerMetaUnit,
 } from './layout.js';
-
 // Plugin contracts: quantizer, policy, calibrator, backend, adapter.
 export {
   type AdapterPlugin,
@@ -147,10 +121,8 @@ export {
   type QuantizerPlugin,
   type TokenPolicy,
 } from './plugins.js';
-
 // The one seeded PRNG of the project.
 export { mulberry32 } from './random.js';
-
 // The plugin registry and backend resolution.
 export {
   createRegistry,
@@ -159,13 +131,34 @@ export {
   type Registry,
   type ResolveBackendOptions,
 } from './registry.js';
-
 // Rotary position embedding shared by adapter, calibrator and kernels.
 export {
   applyRope,
   ropeInverseFrequencies,
   ropePair,
 } from './rope.js';
+// Backend-owned storage: where caches keep their bytes, and the kernels over store views.
+export {
+  type BackendStorage,
+  backendStorage,
+  type HostStorageOptions,
+  hostBytes,
+  hostStorage,
+  NO_TRANSFERS,
+  type StoreAttendInputs,
+  type StoreBuffer,
+  type StoreFpSegment,
+  type StoreKernels,
+  type StorePackedSegment,
+  type StorePurpose,
+  type StoreQuantizeBlockInputs,
+  type StoreQuantizeTokensInputs,
+  type StoreRows,
+  type StoreSegment,
+  type StoreView,
+  type TransferStats,
+  transferStatsOf,
+} from './storage.js';
 
 // Small tensor helpers.
 export {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateStream } from '@skvq/adapter-llama';
-import { type DenseCache, type QuantizedCache, saveCache } from '@skvq/cache';
+import { type DenseCache, type QuantizedCache, saveCacheAsync } from '@skvq/cache';
 import type { CalibrationArtifact } from '@skvq/core';
 import { SkvqError } from '@skvq/core';
 import { writeAtomically } from '@skvq/interchange';
@@ -166,7 +166,9 @@ export async function generateCommand(
   const savePath = stringOption(values, 'save-cache');
   if (savePath) {
     const target = resolve(ctx.io.cwd, savePath);
-    const bytes = saveCache(cache as DenseCache | QuantizedCache);
+    // saveCacheAsync: a cache on a device backend (webgpu, gpujs, cuda) is read back
+    // through its storage, and WebGPU's reads are asynchronous
+    const bytes = await saveCacheAsync(cache as DenseCache | QuantizedCache);
     // a temporary file renamed over the target: an interrupted save never leaves half a file
     writeAtomically(target, (tmp) => writeFileSync(tmp, bytes));
     log(`wrote the cache to ${target}`);

@@ -23,9 +23,15 @@ export class DeviceTables {
     { capacity: number; texture: KernelResult; hiSinAt: number }
   >();
   private readonly constants = new WeakMap<Float32Array, KernelResult>();
+  /**
+   * Uploaded positions by the memory they are read from (array buffer, then byte offset),
+   * not by the Int32Array object: a cache hands the kernels a fresh view of the same
+   * positions at every call (core's StoreSegment promises an Int32Array, not the same one),
+   * and keying by the view would upload every page's positions at every decode step.
+   */
   private readonly positions = new WeakMap<
-    Int32Array,
-    { copy: Int32Array; texture: KernelResult }
+    ArrayBufferLike,
+    Map<number, { copy: Int32Array; texture: KernelResult }>
   >();
 
   constructor(readonly ops: StoreOps) {
@@ -87,16 +93,21 @@ export class DeviceTables {
 
   /** A segment's positions on the device (first `count`), uploaded when first seen or changed. */
   positionsOf(positions: Int32Array, count: number): KernelResult {
-    const known = this.positions.get(positions);
-    if (known !== undefined && known.copy.length === count) {
-      let same = true;
+    let byOffset = this.positions.get(positions.buffer);
+    if (byOffset === undefined) {
+      byOffset = new Map();
+      this.positions.set(positions.buffer, byOffset);
+    }
+    const known = byOffset.get(positions.byteOffset);
+    if (known !== undefined) {
+      let same = known.copy.length === count;
       for (let i = 0; i < count && same; i++) same = known.copy[i] === positions[i];
       if (same) return known.texture;
       this.ops.ctx.free(known.texture);
     }
     const copy = positions.slice(0, count);
     const texture = this.ops.upload(Float32Array.from(copy));
-    this.positions.set(positions, { copy, texture });
+    byOffset.set(positions.byteOffset, { copy, texture });
     return texture;
   }
 }
