@@ -36,30 +36,8 @@ export function describeBackend(
   const areas = new Set(options.only ?? CONFORMANCE_AREAS);
   const skip = options.skip || undefined;
   describe(`backend conformance: ${name}`, () => {
-    if (skipDecision(options.skip, readEnv(REQUIRE_CI_FEATURES_ENV)) === 'fail') {
-      it(`CI requires backend ${name} (${REQUIRE_CI_FEATURES_ENV}=1) but it is skipped: ${skip?.reason}`, () => {
-        throw new SkvqError(
-          'BACKEND_INIT_FAILED',
-          `CI requires backend "${name}" to run (${REQUIRE_CI_FEATURES_ENV}=1), but it was skipped: ${skip?.reason}`,
-        );
-      });
-      return;
-    }
-    let backend: BackendPlugin | undefined;
-    const get = (): BackendPlugin => {
-      if (backend === undefined)
-        throw new SkvqError('BACKEND_INIT_FAILED', `backend ${name} was not created`);
-      return backend;
-    };
-    if (skip === undefined) {
-      beforeAll(async () => {
-        backend = await factory();
-        await backend.init?.();
-      });
-      afterAll(async () => {
-        await backend?.dispose?.();
-      });
-    }
+    const get = backendForSuite(name, factory, options.skip);
+    if (get === undefined) return;
     const checks = conformanceChecks(tolerance);
     for (const area of CONFORMANCE_AREAS) {
       if (!areas.has(area)) continue;
@@ -96,5 +74,39 @@ function readEnv(key: string): string | undefined {
   return env?.[key];
 }
 
-/** readEnv for the store suite (describe-store-backend.ts); not exported from the package. */
-export const READ_ENV_FOR_STORE_SUITE = readEnv;
+/**
+ * Inside a suite's describe: the backend's lifecycle (created and initialised before the
+ * tests, disposed after; not created when skipped) and its getter. Undefined when CI
+ * requires the backend but it is skipped: a failing test says so instead.
+ */
+export function backendForSuite(
+  name: string,
+  factory: () => BackendPlugin | Promise<BackendPlugin>,
+  skipOption: ConformanceSkip | false | undefined,
+): (() => BackendPlugin) | undefined {
+  const skip = skipOption || undefined;
+  if (skipDecision(skipOption, readEnv(REQUIRE_CI_FEATURES_ENV)) === 'fail') {
+    it(`CI requires backend ${name} (${REQUIRE_CI_FEATURES_ENV}=1) but it is skipped: ${skip?.reason}`, () => {
+      throw new SkvqError(
+        'BACKEND_INIT_FAILED',
+        `CI requires backend "${name}" to run (${REQUIRE_CI_FEATURES_ENV}=1), but it was skipped: ${skip?.reason}`,
+      );
+    });
+    return undefined;
+  }
+  let backend: BackendPlugin | undefined;
+  if (skip === undefined) {
+    beforeAll(async () => {
+      backend = await factory();
+      await backend.init?.();
+    });
+    afterAll(async () => {
+      await backend?.dispose?.();
+    });
+  }
+  return () => {
+    if (backend === undefined)
+      throw new SkvqError('BACKEND_INIT_FAILED', `backend ${name} was not created`);
+    return backend;
+  };
+}

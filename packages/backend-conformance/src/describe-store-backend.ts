@@ -1,12 +1,7 @@
-import { type BackendPlugin, SkvqError } from '@skvq/core';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { BackendPlugin } from '@skvq/core';
+import { describe, it } from 'vitest';
 import { ATTENTION_RELATIVE_TOLERANCE } from './compare.js';
-import {
-  type ConformanceSkip,
-  REQUIRE_CI_FEATURES_ENV,
-  READ_ENV_FOR_STORE_SUITE as readEnv,
-  skipDecision,
-} from './describe-backend.js';
+import { backendForSuite, type ConformanceSkip } from './describe-backend.js';
 import {
   STORE_CONFORMANCE_AREAS,
   type StoreConformanceArea,
@@ -50,30 +45,8 @@ export function describeStoreBackend(
   const skip = options.skip || undefined;
   const timeout = options.timeout ?? 120_000;
   describe(`store conformance: ${name}`, () => {
-    if (skipDecision(options.skip, readEnv(REQUIRE_CI_FEATURES_ENV)) === 'fail') {
-      it(`CI requires backend ${name} (${REQUIRE_CI_FEATURES_ENV}=1) but it is skipped: ${skip?.reason}`, () => {
-        throw new SkvqError(
-          'BACKEND_INIT_FAILED',
-          `CI requires backend "${name}" to run (${REQUIRE_CI_FEATURES_ENV}=1), but it was skipped: ${skip?.reason}`,
-        );
-      });
-      return;
-    }
-    let backend: BackendPlugin | undefined;
-    const get = (): BackendPlugin => {
-      if (backend === undefined)
-        throw new SkvqError('BACKEND_INIT_FAILED', `backend ${name} was not created`);
-      return backend;
-    };
-    if (skip === undefined) {
-      beforeAll(async () => {
-        backend = await factory();
-        await backend.init?.();
-      });
-      afterAll(async () => {
-        await backend?.dispose?.();
-      });
-    }
+    const get = backendForSuite(name, factory, options.skip);
+    if (get === undefined) return;
     const checks = storeConformanceChecks(
       tolerance,
       options.transferContexts === undefined ? {} : { transferContexts: options.transferContexts },
